@@ -1,0 +1,45 @@
+"""Shared pieces of the Dagster assets: the extract partitions and the project resources."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.settings import Settings
+
+# one partition per delivered extract (the landing folder name = extract id)
+EXTRACTS = dg.DynamicPartitionsDefinition(name="extract")
+
+
+class ProjectPaths(dg.ConfigurableResource):
+    """Folders the assets read from and write to (defaults from the environment, see README)."""
+
+    landing_dir: str
+    reports_dir: str
+    config_file: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProjectPaths:
+        return cls(landing_dir=str(settings.landing_dir), reports_dir=str(settings.reports_dir),
+                   config_file=str(settings.config_file))
+
+    def extract_folder(self, extract_id: str) -> Path:
+        return Path(self.landing_dir) / extract_id
+
+    def report_folder(self, extract_id: str) -> Path:
+        return Path(self.reports_dir) / extract_id
+
+
+@contextmanager
+def timed() -> Iterator[dict]:
+    """Measure wall time into ``box['seconds']`` for asset metadata."""
+    box: dict = {}
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box["seconds"] = round(time.perf_counter() - start, 3)

@@ -1,0 +1,109 @@
+"""The evaluation configuration (``config/evaluation.yaml``): loaded, validated, hashed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.contracts.schema import load_offence_codes
+
+
+class ConfigError(ValueError):
+    """The evaluation config is invalid: the message names the file, key and the fix."""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Validated evaluation settings; ``sha256`` identifies the exact file for provenance."""
+
+    first_index_date: dt.date
+    last_index_date: dt.date | None
+    sites: tuple[str, ...]
+    min_age: int
+    qualifying_lookback_days: int
+    risk_set_window_days: int
+    main_family: str
+    families: dict[str, tuple[str, ...]]
+    proof: str
+    grace_days: int
+    followup_months: tuple[int, ...]
+    custody_time_at_risk: bool
+    min_treated: int
+    seed: int
+    disclosure: dict[str, Any]
+    sha256: str
+    source: str
+
+    def index_window_end(self, extraction_date: dt.date) -> dt.date:
+        """Last index date: given, or leaving a month of follow-up before the censoring date."""
+        if self.last_index_date:
+            return self.last_index_date
+        return extraction_date - dt.timedelta(days=self.grace_days + 30)
+
+
+def _get(raw: dict, path: str, source: str, kind: type | tuple, default: Any = ...) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            if default is not ...:
+                return default
+            raise ConfigError(f"{source}: missing key '{path}'; add it (see README)")
+        node = node[part]
+    if node is not None and not isinstance(node, kind):
+        raise ConfigError(f"{source}: '{path}' must be {getattr(kind, '__name__', kind)}, "
+                          f"got {type(node).__name__}")
+    return node
+
+
+def load_config(path: Path) -> EvaluationConfig:
+    """Read and validate the YAML; every error names the key and what is expected."""
+    path = Path(path)
+    text = path.read_bytes()
+    src = str(path)
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{src}: not valid YAML ({exc.__class__.__name__})") from None
+    codes = {c.code for c in load_offence_codes()}
+    fams_raw = _get(raw, "outcomes.families", src, dict)
+    families: dict[str, tuple[str, ...]] = {}
+    for name, spec in fams_raw.items():
+        chosen = tuple(sorted(codes)) if spec == "all" else tuple(spec)
+        unknown = sorted(set(chosen) - codes)
+        if unknown:
+            raise ConfigError(f"{src}: outcomes.families.{name} has unknown offence codes "
+                              f"{unknown}; use codes from data_contracts/offence_codes.yaml")
+        families[name] = chosen
+    main = _get(raw, "outcomes.main_family", src, str)
+    if main not in families:
+        raise ConfigError(f"{src}: outcomes.main_family '{main}' is not one of {list(families)}")
+    proof = _get(raw, "outcomes.proof", src, str)
+    if proof not in ("proven", "recorded"):
+        raise ConfigError(f"{src}: outcomes.proof must be 'proven' or 'recorded'")
+    months = tuple(_get(raw, "outcomes.followup_months", src, list))
+    if not months or any(not isinstance(m, int) or m <= 0 for m in months):
+        raise ConfigError(f"{src}: outcomes.followup_months must be positive whole months")
+    ints = {k: _get(raw, k, src, int) for k in (
+        "study.min_age", "study.qualifying_lookback_days", "study.risk_set_window_days",
+        "outcomes.grace_days", "analysis.min_treated", "analysis.seed")}
+    for key, value in ints.items():
+        if value < 0:
+            raise ConfigError(f"{src}: '{key}' must not be negative")
+    return EvaluationConfig(
+        first_index_date=_get(raw, "study.first_index_date", src, dt.date),
+        last_index_date=_get(raw, "study.last_index_date", src, dt.date, None),
+        sites=tuple(_get(raw, "study.sites", src, list)),
+        min_age=ints["study.min_age"],
+        qualifying_lookback_days=ints["study.qualifying_lookback_days"],
+        risk_set_window_days=ints["study.risk_set_window_days"],
+        main_family=main, families=families, proof=proof,
+        grace_days=ints["outcomes.grace_days"], followup_months=months,
+        custody_time_at_risk=bool(_get(raw, "outcomes.custody_time_at_risk", src, bool)),
+        min_treated=ints["analysis.min_treated"], seed=ints["analysis.seed"],
+        disclosure=_get(raw, "disclosure", src, dict, {}) or {},
+        sha256=hashlib.sha256(text).hexdigest(), source=src)

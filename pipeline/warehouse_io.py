@@ -1,0 +1,58 @@
+"""Small helpers for writing one extract's rows of an analysis table in DuckDB."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                       "AND table_name = ?", [schema, name]).fetchone()[0] > 0
+
+
+def write_extract_rows(con: duckdb.DuckDBPyConnection, qualified: str, select_sql: str,
+                       extract_id: str) -> int:
+    """Replace this extract's rows of ``qualified`` by the rows of ``select_sql``.
+
+    The select may use ``$eid`` and must yield an ``extract_id`` column equal to it. A table
+    whose columns no longer match the code is rebuilt (older extracts' rows are then dropped).
+    """
+    params = {"eid": extract_id} if "$eid" in select_sql else {}
+    schema = qualified.split(".")[0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {select_sql}", params)
+    new_cols = [r[0] for r in con.execute("DESCRIBE _new").fetchall()]
+    if table_exists(con, qualified):
+        old_cols = [r[0] for r in con.execute(f"DESCRIBE {qualified}").fetchall()]
+        if old_cols != new_cols:
+            con.execute(f"DROP TABLE {qualified}")
+    if not table_exists(con, qualified):
+        con.execute(f"CREATE TABLE {qualified} AS SELECT * FROM _new LIMIT 0")
+    con.execute(f"DELETE FROM {qualified} WHERE extract_id = ?", [extract_id])
+    con.execute(f"INSERT INTO {qualified} SELECT * FROM _new")
+    n = con.execute("SELECT count(*) FROM _new").fetchone()[0]
+    con.execute("DROP TABLE _new")
+    return n
+
+
+def write_frame(con: duckdb.DuckDBPyConnection, qualified: str, frame: pd.DataFrame,
+                extract_id: str) -> int:
+    """Replace this extract's rows of ``qualified`` by a pandas frame (extract_id is added)."""
+    con.register("_frame", frame.assign(extract_id=extract_id))
+    try:
+        cols = ", ".join(f'"{c}"' for c in ["extract_id", *[c for c in frame.columns
+                                                               if c != "extract_id"]])
+        return write_extract_rows(con, qualified, f"SELECT {cols} FROM _frame", extract_id)
+    finally:
+        con.unregister("_frame")
+
+
+def read_extract(con: duckdb.DuckDBPyConnection, qualified: str, extract_id: str,
+                 where: str = "") -> pd.DataFrame:
+    """One extract's rows of an analysis table as a DataFrame (without the extract_id)."""
+    sql = f"SELECT * EXCLUDE (extract_id) FROM {qualified} WHERE extract_id = $eid"
+    if where:
+        sql += f" AND ({where})"
+    return con.execute(sql, {"eid": extract_id}).df()
