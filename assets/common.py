@@ -1,7 +1,5 @@
 """Shared pieces of the Dagster assets: the extract partitions and the project resources."""
 
-from __future__ import annotations
-
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +21,7 @@ class ProjectPaths(dg.ConfigurableResource):
     config_file: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ProjectPaths:
+    def from_settings(cls, settings: Settings) -> "ProjectPaths":
         return cls(landing_dir=str(settings.landing_dir), reports_dir=str(settings.reports_dir),
                    config_file=str(settings.config_file))
 

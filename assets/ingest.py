@@ -1,7 +1,5 @@
 """Ingest assets: one raw and one staged asset per extract table, built by one factory each."""
 
-from __future__ import annotations
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 

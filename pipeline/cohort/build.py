@@ -50,11 +50,23 @@ def create_inputs(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
     con.register("_codes", codes)
     con.execute("CREATE OR REPLACE TEMP TABLE offence_codes AS SELECT * FROM _codes")
     con.unregister("_codes")
+    # custody spells, overlapping sentences merged so that no day is counted twice
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE custody AS
-        SELECT person_key, outcome_date AS start_date,
-               coalesce(custody_release_date, {FOREVER}) AS end_date
-        FROM police_offences WHERE disposal = 'custody' AND outcome_date IS NOT NULL""")
+        WITH s AS (
+            SELECT person_key, outcome_date AS start_date,
+                   coalesce(custody_release_date, {FOREVER}) AS end_date
+            FROM police_offences WHERE disposal = 'custody' AND outcome_date IS NOT NULL),
+        o AS (
+            SELECT *, max(end_date) OVER (PARTITION BY person_key ORDER BY start_date, end_date
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+            FROM s),
+        g AS (
+            SELECT *, sum(CASE WHEN prev_end IS NULL OR start_date > prev_end THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY person_key ORDER BY start_date, end_date) AS spell
+            FROM o)
+        SELECT person_key, min(start_date) AS start_date, max(end_date) AS end_date
+        FROM g GROUP BY person_key, spell""")
 
 
 PERSONS_SQL = """

@@ -67,7 +67,7 @@ def outcomes_sql(units: str, cfg: EvaluationConfig, extraction: dt.date) -> str:
         f"AS n_offences_{m}m" for m in cfg.followup_months)
     binaries = ", ".join(
         f"(u.index_date + {m * 365 // 12} <= {sql_date(censor_cap)} "
-        f"AND (fe.event_date <= u.index_date + {m * 365 // 12} "
+        f"AND (coalesce(fe.event_date <= u.index_date + {m * 365 // 12}, FALSE) "
         f"OR coalesce(u.date_of_death > u.index_date + {m * 365 // 12}, TRUE))) AS full_{m}m, "
         f"coalesce(fe.event_date <= u.index_date + {m * 365 // 12}, FALSE) AS event_{m}m, "
         f"coalesce(fe.n_offences_{m}m, 0) AS n_offences_{m}m"

@@ -277,7 +277,8 @@ def generate(params: SynthParams) -> SyntheticExtract:
         pd_=pd_, psy=psy, sm=sm, lp=lp, t_end=t_end)
 
     truth_persons = pd.DataFrame({
-        "person_key": person_key, "log_risk": lp, "referred": referred, "treated": starts,
+        "person_key": person_key, "qualifying_date": _to_date(q), "log_risk": lp,
+        "referred": referred, "treated": starts,
         "completed": completes, "index_date": _to_date(np.where(starts, first_session, np.nan)),
         "hazard_multiplier": mult,
         "first_event_days_if_treated": np.where(starts, first_tr, np.nan),

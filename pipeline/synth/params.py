@@ -30,7 +30,7 @@ class SynthParams:
     age_mean: float = 35.0
     age_sd: float = 11.0
     site_probs: tuple[float, ...] = (0.30, 0.25, 0.20, 0.15, 0.10)
-    prior_sh_mean: float = 0.8
+    prior_sh_mean: float = 1.1  # gives ~36% with a prior stalking/harassment conviction
     annual_mortality: float = 0.004
     custody_share_of_convictions: float = 0.2
     faults: dict[str, bool] = field(default_factory=dict)
@@ -67,13 +67,13 @@ RELATIONSHIP_PROBS = (0.50, 0.25, 0.10, 0.08, 0.07)
 ETHNICITY = ("White", "Black", "Asian", "Mixed", "Other", "Unknown")
 ETHNICITY_PROBS = (0.78, 0.06, 0.08, 0.03, 0.02, 0.03)
 # offence families of new offences and the codes used within each
-FAMILY_PROBS = {"stalking_harassment": 0.55, "malicious_communications": 0.10,
-                "violence": 0.15, "other": 0.20}
+FAMILY_PROBS = {"stalking_harassment": 0.60, "malicious_communications": 0.10,
+                "violence": 0.12, "other": 0.18}
 SH_CODES = ("S2A", "S4A", "S2", "S4", "SPOB")
 SH_CODE_PROBS = (0.35, 0.15, 0.35, 0.10, 0.05)
 FAMILY_CODE = {"malicious_communications": "MCA", "violence": "VAP", "other": "OTH"}
 OUTCOMES = ("convicted", "cautioned", "acquitted", "nfa")
 OUTCOME_PROBS = (0.50, 0.14, 0.05, 0.31)
-OUTCOME_LAG_MEAN_DAYS = {"convicted": 150, "cautioned": 30, "acquitted": 200, "nfa": 60}
+OUTCOME_LAG_MEAN_DAYS = {"convicted": 100, "cautioned": 30, "acquitted": 150, "nfa": 60}
 DISPOSALS = ("custody", "community_order", "fine", "discharge")
 PLANNED_SESSIONS = 20
