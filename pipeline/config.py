@@ -35,6 +35,9 @@ class EvaluationConfig:
     custody_time_at_risk: bool
     min_treated: int
     seed: int
+    covariates: tuple[str, ...]
+    categorical: tuple[str, ...]
+    stratify_by_site: bool
     disclosure: dict[str, Any]
     sha256: str
     source: str
@@ -58,6 +61,20 @@ def _get(raw: dict, path: str, source: str, kind: type | tuple, default: Any = .
         raise ConfigError(f"{source}: '{path}' must be {getattr(kind, '__name__', kind)}, "
                           f"got {type(node).__name__}")
     return node
+
+
+KNOWN_COVARIATES = ("age", "sex", "ethnicity_group", "site", "days_since_qualifying",
+                    "victim_relationship", "prior_sh", "prior_violence", "prior_other",
+                    "prior_sh_convictions", "prior_custody")
+
+
+def _covariates(raw: dict, key: str, src: str) -> tuple[str, ...]:
+    names = tuple(_get(raw, key, src, list, []) or [])
+    unknown = [c for c in names if c not in KNOWN_COVARIATES]
+    if unknown:
+        raise ConfigError(f"{src}: {key} has unknown covariates {unknown}; choose from "
+                          f"{', '.join(KNOWN_COVARIATES)}")
+    return names
 
 
 def load_config(path: Path) -> EvaluationConfig:
@@ -105,5 +122,8 @@ def load_config(path: Path) -> EvaluationConfig:
         grace_days=ints["outcomes.grace_days"], followup_months=months,
         custody_time_at_risk=bool(_get(raw, "outcomes.custody_time_at_risk", src, bool)),
         min_treated=ints["analysis.min_treated"], seed=ints["analysis.seed"],
+        covariates=_covariates(raw, "analysis.covariates", src),
+        categorical=_covariates(raw, "analysis.categorical", src),
+        stratify_by_site=bool(_get(raw, "analysis.stratify_by_site", src, bool, False)),
         disclosure=_get(raw, "disclosure", src, dict, {}) or {},
         sha256=hashlib.sha256(text).hexdigest(), source=src)

@@ -1,8 +1,11 @@
-"""Descriptive survival estimates of the cohort, written to ``analysis.*`` for the report."""
+"""Survival estimates of the cohort, written to ``analysis.*`` for the report and notebooks."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import duckdb
+import pandas as pd
 
 from pipeline.analysis.by_arm import at_risk_table, km_by_arm, window_proportions
 from pipeline.analysis.frames import cohort_frame
@@ -17,9 +20,38 @@ def month_days(months: int) -> int:
     return int(round(months * 365.25 / 12))
 
 
+# (analysis name, cohort, outcome family or None for main, proof or None, custody at risk or None)
+SURVIVAL_ANALYSES = (
+    ("naive", "started", None, None, None),
+    ("itt", "itt", None, None, None),
+    ("recorded_outcome", "started", None, "recorded", None),
+    ("custody_counted", "started", None, None, True),
+    ("any_offence", "started", "any", None, None),
+    ("violence", "started", "violence", None, None),
+)
+
+
+def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
+                       cfg: EvaluationConfig) -> pd.DataFrame:
+    """Unadjusted and covariate-adjusted survival contrasts for the main and sensitivity
+    analyses (no propensity-score adjustment: see ``pipeline.analysis.comparison_results``)."""
+    from pipeline.analysis.survival_results import survival_contrast
+
+    parts = []
+    for name, cohort, family, proof, custody in SURVIVAL_ANALYSES:
+        if (family and family not in cfg.families) or (proof == cfg.proof) or \
+                (custody is not None and custody == cfg.custody_time_at_risk):
+            continue  # the sensitivity analysis equals the main one under this config
+        c = cfg if custody is None else dataclasses.replace(cfg, custody_time_at_risk=custody)
+        frame = cohort_frame(con, extract_id, c, family=family, proof=proof, cohort=cohort)
+        parts.append(survival_contrast(frame, c, name))
+    return pd.concat(parts, ignore_index=True)
+
+
 def write_descriptive_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
                                 cfg: EvaluationConfig) -> dict:
-    """Kaplan-Meier by arm, numbers at risk and window proportions for the main outcome."""
+    """Kaplan-Meier by arm, numbers at risk, window proportions (main outcome) and the
+    table of survival contrasts (``analysis.survival_estimates``)."""
     frame = cohort_frame(con, extract_id, cfg)
     km = km_by_arm(frame)
     days = [month_days(m) for m in AT_RISK_MONTHS]
@@ -29,5 +61,9 @@ def write_descriptive_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
     write_frame(con, "analysis.km", km, extract_id)
     write_frame(con, "analysis.at_risk", at_risk, extract_id)
     write_frame(con, "analysis.window_proportions", props, extract_id)
-    return {"km_rows": len(km), "units": len(frame),
-            "events": int(frame["event"].sum())}
+    estimates = survival_estimates(con, extract_id, cfg)
+    write_frame(con, "analysis.survival_estimates", estimates, extract_id)
+    n_treated = int(frame["treated"].sum())
+    return {"km_rows": len(km), "units": len(frame), "events": int(frame["event"].sum()),
+            "estimates": len(estimates), "treated": n_treated,
+            "sufficient": n_treated >= cfg.min_treated}

@@ -106,21 +106,61 @@ def link_persons(con: duckdb.DuckDBPyConnection, extract_id: str) -> tuple[int, 
 
 
 def _qualifying_sql(cfg: EvaluationConfig, window_end: dt.date) -> str:
+    """Each person's first stalking/harassment offence of the study period: the offence that
+    brings them into the evaluation, from which time since qualifying offence is counted."""
     first = cfg.first_index_date - dt.timedelta(days=cfg.qualifying_lookback_days)
     return f"""
         CREATE OR REPLACE TEMP TABLE qualifying AS
         SELECT o.person_key, o.offence_key, o.offence_date, o.victim_key, o.victim_relationship
         FROM police_offences o JOIN offence_codes c ON c.code = o.offence_code
         WHERE c.family = 'stalking_harassment'
-          AND o.offence_date BETWEEN {sql_date(first)} AND {sql_date(window_end)}"""
+          AND o.offence_date BETWEEN {sql_date(first)} AND {sql_date(window_end)}
+        QUALIFY row_number() OVER (PARTITION BY o.person_key
+                                   ORDER BY o.offence_date, o.offence_key) = 1"""
 
 
-def _treated_sql(cfg: EvaluationConfig, window_end: dt.date) -> str:
-    """Every person who started treatment, with one flag per eligibility step (in flow order)."""
+@dataclass(frozen=True)
+class CohortDefinition:
+    """A treated cohort: which date is the index date and the eligibility steps in flow order."""
+
+    name: str
+    index_col: str  # column of analysis.persons giving the index date
+    description: str
+    steps: tuple[tuple[str, str, str | None], ...]
+
+
+_COMMON_STEPS = (
+    ("in_window", "Index date within the study period", "in_window"),
+    ("qualifying", "Qualifying stalking/harassment offence before index", "qualifying"),
+    ("site", "At a study site", "at_site"),
+    ("adult", "Adult at index", "adult"),
+    ("alive", "Alive at index", "alive"),
+    ("free", "Not in custody at index", "free"),
+)
+COHORTS = {
+    "started": CohortDefinition(
+        "started", "first_treatment_date",
+        "started treatment; index = first attended treatment session",
+        (("referred", "Referred to the clinic", None),
+         ("accepted", "Referral accepted", "accepted"),
+         ("started", "Started treatment (attended a treatment session)", "started"),
+         *_COMMON_STEPS)),
+    "itt": CohortDefinition(
+        "itt", "first_accepted_date",
+        "intention to treat: referral accepted; index = date of acceptance",
+        (("referred", "Referred to the clinic", None),
+         ("accepted", "Referral accepted", "accepted"),
+         *_COMMON_STEPS)),
+}
+MAIN_COHORT = "started"
+
+
+def _treated_sql(cfg: EvaluationConfig, window_end: dt.date, cohort: CohortDefinition) -> str:
+    """Every referred person, with one eligibility flag per flow step, for one cohort."""
     return f"""
         CREATE OR REPLACE TEMP TABLE treated_steps AS
         WITH base AS (
-            SELECT p.*, p.first_treatment_date AS index_date FROM persons p
+            SELECT p.*, p.{cohort.index_col} AS index_date FROM persons p
             WHERE p.n_referrals > 0),
         q AS (
             SELECT b.person_key, q.offence_key, q.offence_date,
@@ -131,40 +171,28 @@ def _treated_sql(cfg: EvaluationConfig, window_end: dt.date) -> str:
              AND q.offence_date >= b.index_date - {cfg.qualifying_lookback_days})
         SELECT b.person_key, b.site, b.index_date, q.offence_key AS qualifying_offence_key,
                q.offence_date AS qualifying_date,
-               b.first_accepted_date IS NOT NULL AS s1_accepted,
-               b.index_date IS NOT NULL AS s2_started,
-               b.index_date BETWEEN {sql_date(cfg.first_index_date)} AND {sql_date(window_end)}
-                   AS s3_in_window,
-               q.offence_key IS NOT NULL AS s4_qualifying,
-               b.site IN ({sql_list(cfg.sites)}) AS s5_site,
-               year(b.index_date) - b.birth_year >= {cfg.min_age} AS s6_adult,
-               coalesce(b.date_of_death > b.index_date, TRUE) AS s7_alive,
+               b.first_accepted_date IS NOT NULL AS accepted,
+               b.first_treatment_date IS NOT NULL AS started,
+               coalesce(b.index_date BETWEEN {sql_date(cfg.first_index_date)}
+                        AND {sql_date(window_end)}, FALSE) AS in_window,
+               q.offence_key IS NOT NULL AS qualifying,
+               b.site IN ({sql_list(cfg.sites)}) AS at_site,
+               coalesce(year(b.index_date) - b.birth_year >= {cfg.min_age}, FALSE) AS adult,
+               coalesce(b.date_of_death > b.index_date, TRUE) AS alive,
                NOT EXISTS (SELECT 1 FROM custody k WHERE k.person_key = b.person_key
-                           AND b.index_date BETWEEN k.start_date AND k.end_date) AS s8_free
+                           AND b.index_date BETWEEN k.start_date AND k.end_date) AS free
         FROM base b LEFT JOIN q ON q.person_key = b.person_key AND q.rn = 1"""
 
 
-TREATED_STEPS = (
-    ("referred", "Referred to the clinic", None),
-    ("accepted", "Referral accepted", "s1_accepted"),
-    ("started", "Started treatment (attended a treatment session)", "s2_started"),
-    ("in_window", "Index date within the study period", "s3_in_window"),
-    ("qualifying", "Qualifying stalking/harassment offence before index", "s4_qualifying"),
-    ("site", "At a study site", "s5_site"),
-    ("adult", "Adult at index", "s6_adult"),
-    ("alive", "Alive at index", "s7_alive"),
-    ("free", "Not in custody at index (treated cohort)", "s8_free"),
-)
-
-
-def _risk_set_sql(cfg: EvaluationConfig) -> str:
-    """Pairs (treated person, eligible never-treated person) on the treated index date."""
+def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
+    """Pairs (treated person, eligible person never in this cohort) on the treated index date."""
     return f"""
         CREATE OR REPLACE TEMP TABLE risk_sets AS
-        SELECT t.person_key AS treated_key, t.index_date, c.person_key,
-               q.offence_key AS qualifying_offence_key, q.offence_date AS qualifying_date
+        SELECT '{cohort.name}' AS cohort, t.person_key AS treated_key, t.index_date,
+               c.person_key, q.offence_key AS qualifying_offence_key,
+               q.offence_date AS qualifying_date
         FROM treated t
-        JOIN persons c ON c.site = t.site
+        JOIN persons c ON c.site = t.site AND c.{cohort.index_col} IS NULL
              AND c.first_treatment_date IS NULL
         JOIN qualifying q ON q.person_key = c.person_key
              AND q.offence_date <= t.index_date
@@ -180,70 +208,85 @@ def _risk_set_sql(cfg: EvaluationConfig) -> str:
                                    ORDER BY q.offence_date DESC, q.offence_key) = 1"""
 
 
+def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_end: dt.date,
+                  cohort: CohortDefinition) -> tuple[str, str, str]:
+    """Build one cohort's treated units, risk sets and naive comparison sample (temp tables)."""
+    con.execute(_treated_sql(cfg, window_end, cohort))
+    flags = [f for _, _, f in cohort.steps if f]
+    con.execute("CREATE OR REPLACE TEMP TABLE treated AS SELECT * FROM treated_steps WHERE "
+                + " AND ".join(flags))
+    con.execute(_risk_set_sql(cfg, cohort))
+    seed = sql_str(str(cfg.seed))
+    # naive comparison: each eligible person enters once, on one of their risk-set dates drawn
+    # deterministically (md5 of keys and seed): a date on which they were truly eligible
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE comparison AS SELECT * FROM risk_sets
+        QUALIFY row_number() OVER (PARTITION BY person_key
+                                   ORDER BY md5(person_key || treated_key || {seed})) = 1""")
+    name = sql_str(cohort.name)
+    units = f"""
+        SELECT {name} AS cohort, {name} || '/' || person_key AS unit_id, person_key,
+               'treated' AS arm, index_date, qualifying_offence_key, qualifying_date,
+               NULL::VARCHAR AS treated_key FROM treated
+        UNION ALL
+        SELECT {name}, {name} || '/' || person_key, person_key, 'comparison', index_date,
+               qualifying_offence_key, qualifying_date, treated_key FROM comparison"""
+    return units, "SELECT * FROM risk_sets", _flow_sql(cfg, cohort)
+
+
 def build_units(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
                 extraction: dt.date) -> CohortCounts:
-    """Write treated units, risk sets, the naive comparison sample and the flow table."""
+    """Write units, risk sets and flow for every cohort definition (main: ``started``)."""
     create_inputs(con, extract_id)
     con.execute("CREATE OR REPLACE TEMP VIEW persons AS SELECT * EXCLUDE (extract_id) "
                 f"FROM analysis.persons WHERE extract_id = {sql_str(extract_id)}")
     window_end = cfg.index_window_end(extraction)
     con.execute(_qualifying_sql(cfg, window_end))
-    con.execute(_treated_sql(cfg, window_end))
-    flags = [f for _, _, f in TREATED_STEPS if f]
-    con.execute("CREATE OR REPLACE TEMP TABLE treated AS SELECT * FROM treated_steps WHERE "
-                + " AND ".join(flags))
-    con.execute(_risk_set_sql(cfg))
-    seed = sql_str(str(cfg.seed))
-    # naive comparison: each eligible person enters once, on one of their risk-set dates drawn
-    # deterministically (md5 of keys and seed): an index date on which they were truly eligible
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE comparison AS SELECT * FROM risk_sets
-        QUALIFY row_number() OVER (PARTITION BY person_key
-                                   ORDER BY md5(person_key || treated_key || {seed})) = 1""")
-    write_extract_rows(con, "analysis.risk_sets", "SELECT $eid AS extract_id, * FROM risk_sets",
-                       extract_id)
-    write_extract_rows(con, "analysis.units", """
-        SELECT $eid AS extract_id, person_key AS unit_id, person_key, 'treated' AS arm,
-               index_date, qualifying_offence_key, qualifying_date, NULL::VARCHAR AS treated_key
-        FROM treated
-        UNION ALL
-        SELECT $eid, person_key, person_key, 'comparison', index_date, qualifying_offence_key,
-               qualifying_date, treated_key FROM comparison""", extract_id)
-    _write_flow(con, extract_id, cfg)
-    n_t, n_pool, n_pairs = con.execute(
-        "SELECT (SELECT count(*) FROM treated), (SELECT count(*) FROM comparison), "
-        "(SELECT count(*) FROM risk_sets)").fetchone()
+    for i, cohort in enumerate(COHORTS.values()):
+        units, risk_sets, flow = _cohort_units(con, cfg, window_end, cohort)
+        verb = "CREATE OR REPLACE TEMP TABLE {} AS " if i == 0 else "INSERT INTO {} "
+        con.execute(verb.format("all_units") + units)
+        con.execute(verb.format("all_risk_sets") + risk_sets)
+        con.execute(verb.format("all_flow") + flow)
+        if cohort.name == MAIN_COHORT:
+            n_t, n_pool, n_pairs = con.execute(
+                "SELECT (SELECT count(*) FROM treated), (SELECT count(*) FROM comparison), "
+                "(SELECT count(*) FROM risk_sets)").fetchone()
+    for table in ("units", "risk_sets", "flow"):
+        target = "cohort_flow" if table == "flow" else table
+        write_extract_rows(con, f"analysis.{target}",
+                           f"SELECT $eid AS extract_id, * FROM all_{table}", extract_id)
     unlinked = con.execute("SELECT count(*) FROM clinic_referrals r ANTI JOIN police_persons p "
                            "USING (person_key)").fetchone()[0]
     return CohortCounts(n_t, n_pool, n_pairs, unlinked)
 
 
-def _write_flow(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig) -> None:
+def _flow_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
     """Counts at each eligibility step, treated and comparison arms (a CONSORT diagram's data)."""
     parts = []
     flags: list[str] = []
-    for i, (step, label, flag) in enumerate(TREATED_STEPS):
+    name = sql_str(cohort.name)
+    for i, (step, label, flag) in enumerate(cohort.steps):
         if flag:
             flags.append(flag)
         cond = " AND ".join(flags) or "TRUE"
-        parts.append(f"SELECT 'treated' AS arm, {i} AS step_no, {sql_str(step)} AS step, "
-                     f"{sql_str(label)} AS label, count(*) FILTER (WHERE {cond}) AS n "
-                     "FROM treated_steps")
+        parts.append(f"SELECT {name} AS cohort, 'treated' AS arm, {i} AS step_no, "
+                     f"{sql_str(step)} AS step, {sql_str(label)} AS label, "
+                     f"count(*) FILTER (WHERE {cond}) AS n FROM treated_steps")
+    never = f"p.{cohort.index_col} IS NULL AND p.first_treatment_date IS NULL"
     comparison_steps = (
         ("qualifying", "Qualifying stalking/harassment offence in the study period",
          "SELECT count(DISTINCT person_key) FROM qualifying"),
-        ("never_treated", "Never started treatment",
+        ("never_treated", "Never in the treated cohort",
          "SELECT count(DISTINCT q.person_key) FROM qualifying q JOIN persons p USING "
-         "(person_key) WHERE p.first_treatment_date IS NULL"),
+         f"(person_key) WHERE {never}"),
         ("site", "At a study site",
          "SELECT count(DISTINCT q.person_key) FROM qualifying q JOIN persons p USING "
-         "(person_key) WHERE p.first_treatment_date IS NULL "
-         f"AND p.site IN ({sql_list(cfg.sites)})"),
+         f"(person_key) WHERE {never} AND p.site IN ({sql_list(cfg.sites)})"),
         ("eligible", "Eligible on a treated person's index date (comparison pool)",
          "SELECT count(DISTINCT person_key) FROM risk_sets"),
     )
     for i, (step, label, sql) in enumerate(comparison_steps):
-        parts.append(f"SELECT 'comparison', {i}, {sql_str(step)}, {sql_str(label)}, ({sql})")
-    write_extract_rows(con, "analysis.cohort_flow",
-                       "SELECT $eid AS extract_id, * FROM (" + " UNION ALL ".join(parts) + ")",
-                       extract_id)
+        parts.append(f"SELECT {name}, 'comparison', {i}, {sql_str(step)}, {sql_str(label)}, "
+                     f"({sql})")
+    return "SELECT * FROM (" + " UNION ALL ".join(parts) + ")"

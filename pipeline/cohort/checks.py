@@ -9,22 +9,25 @@ from pipeline.warehouse_io import read_extract
 
 def flow_problems(con: duckdb.DuckDBPyConnection, extract_id: str) -> list[str]:
     """Steps that grow instead of shrinking, or a final step that differs from the cohort."""
-    flow = read_extract(con, "analysis.cohort_flow", extract_id).sort_values(["arm", "step_no"])
+    flow = read_extract(con, "analysis.cohort_flow", extract_id).sort_values(
+        ["cohort", "arm", "step_no"])
     units = read_extract(con, "analysis.units", extract_id)
+    size = units.groupby(["cohort", "arm"]).size()
     problems = []
-    for arm, steps in flow.groupby("arm"):
+    for (cohort, arm), steps in flow.groupby(["cohort", "arm"]):
         n = steps["n"].to_numpy()
         if (n[1:] > n[:-1]).any():
-            problems.append(f"{arm}: a step has more people than the step before")
-        if n[-1] != (units["arm"] == arm).sum():
-            problems.append(f"{arm}: the last step ({n[-1]}) differs from the cohort "
-                            f"({(units['arm'] == arm).sum()})")
+            problems.append(f"{cohort}/{arm}: a step has more people than the step before")
+        in_cohort = int(size.get((cohort, arm), 0))
+        if n[-1] != in_cohort:
+            problems.append(f"{cohort}/{arm}: the last step ({n[-1]}) differs from the cohort "
+                            f"({in_cohort})")
     return problems
 
 
 def immortal_time_problems(con: duckdb.DuckDBPyConnection, extract_id: str) -> int:
-    """Comparison units whose index date is before their qualifying offence or after a referral,
-    death or treatment start (follow-up credited while not eligible)."""
+    """Comparison units whose index date is before their qualifying offence, on or after a
+    referral or death, or who were ever treated (follow-up credited while not eligible)."""
     return con.execute("""
         SELECT count(*) FROM analysis.units u
         JOIN analysis.persons p USING (extract_id, person_key)

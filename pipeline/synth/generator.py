@@ -107,6 +107,12 @@ def generate(params: SynthParams) -> SyntheticExtract:
     prior_family = np.repeat(np.array(["stalking_harassment", "violence", "other"], dtype=object),
                              [n_prior_sh.sum(), n_prior_vi.sum(), n_prior_ot.sum()])
     prior_day = q[prior_person] - rng.integers(30, 3650, size=len(prior_person))
+    # prior stalking/harassment offences predate the study window, so that each person's first
+    # qualifying offence of the window is the offence their offending clock starts from
+    sh_prior = prior_family == "stalking_harassment"
+    latest_sh = q0 - params.qualifying_lookback_days - 1
+    prior_day = np.where(sh_prior & (prior_day > latest_sh),
+                         latest_sh - rng.integers(0, 2000, size=len(prior_person)), prior_day)
     prior_outcome = _choice(rng, P.OUTCOMES, P.OUTCOME_PROBS, len(prior_person))
     prior_sh_conv = np.bincount(
         prior_person[(prior_family == "stalking_harassment") & (prior_outcome == "convicted")],

@@ -17,6 +17,7 @@ class SynthParams:
     seed: int = 42
     extraction_date: dt.date = dt.date(2026, 10, 31)
     first_qualifying: dt.date = dt.date(2019, 1, 1)
+    qualifying_lookback_days: int = 365  # the evaluation config's window before first index
     # true effect: hazard multiplier after the first attended treatment session
     true_hr: float = 0.75
     completer_hr: float | None = None  # None: completers share true_hr
@@ -25,7 +26,7 @@ class SynthParams:
     referral_share: float = 0.12  # share of people at clinic sites who are referred
     # outcome process: Weibull-shaped intensity from the qualifying offence
     weibull_shape: float = 0.7
-    untreated_one_year_risk: float = 0.50  # any new offence within a year from ~3 months after q
+    untreated_one_year_risk: float = 0.60  # any new offence within a year from ~3 months after q
     male_share: float = 0.90
     age_mean: float = 35.0
     age_sd: float = 11.0

@@ -90,16 +90,16 @@ def con(built):
     return built[0]
 
 
-def outcome(con, unit, family="stalking_harassment", proof="proven"):
+def outcome(con, unit, family="stalking_harassment", proof="proven", cohort="started"):
     cur = con.execute("SELECT * FROM analysis.outcomes WHERE unit_id = ? AND family = ? "
-                      "AND proof = ?", [unit, family, proof])
+                      "AND proof = ?", [f"{cohort}/{unit}", family, proof])
     cols = [d[0] for d in cur.description]
     return dict(zip(cols, cur.fetchone(), strict=True))
 
 
 def test_index_dates_and_risk_set(con, built):
     units = con.execute("SELECT person_key, arm, index_date FROM analysis.units "
-                        "ORDER BY arm DESC, person_key").fetchall()
+                        "WHERE cohort = 'started' ORDER BY arm DESC, person_key").fetchall()
     idx = dt.date(2022, 3, 8)  # first ATTENDED treatment session, not the missed one
     assert units == [(T, "treated", idx), (C1, "comparison", idx), (C8, "comparison", idx)]
     # C2 other site, C3 offence too early, C4 dead, C5 referred, C6 in custody, C7 aged 16
@@ -122,17 +122,30 @@ def test_outcomes_grace_period_censoring_and_custody(con):
 
 def test_covariates_as_of_index(con):
     row = con.execute("SELECT age, days_since_qualifying, prior_sh, prior_custody "
-                      "FROM analysis.covariates WHERE unit_id = ?", [C8]).fetchone()
+                      "FROM analysis.covariates WHERE unit_id = ?", [f"started/{C8}"]
+                      ).fetchone()
     # the post-index custody offence must not count as a prior
     assert row == (42, 62, 0, False)
 
 
 def test_flow_adds_up(con):
-    flow = dict(con.execute("SELECT step, n FROM analysis.cohort_flow WHERE arm = 'comparison'"
-                            ).fetchall())
+    flow = dict(con.execute("SELECT step, n FROM analysis.cohort_flow WHERE arm = 'comparison' "
+                            "AND cohort = 'started'").fetchall())
     assert flow == {"qualifying": 9, "never_treated": 8, "site": 7, "eligible": 2}
     assert flow_problems(con, EID) == []
     assert immortal_time_problems(con, EID) == 0
+
+
+def test_intention_to_treat_cohort_enters_at_acceptance(con):
+    units = con.execute("SELECT person_key, arm, index_date FROM analysis.units "
+                        "WHERE cohort = 'itt' ORDER BY arm DESC, person_key").fetchall()
+    idx = dt.date(2022, 2, 20)  # decision date of the accepted referral
+    # at acceptance T's qualifying offence was 41 days before; C1 (31 days), C4 (36 days, dies
+    # only later, on 2022-03-01) and C8 (46 days) are within 45 days of that; C5 was referred
+    # on 2022-02-15, before this index date, and C6 is in custody from 2022-02-20
+    assert units[0] == (T, "treated", idx)
+    assert {u[0] for u in units[1:]} == {C1, C4, C8}
+    assert all(u[2] == idx for u in units)
 
 
 def test_config_window_changes_the_risk_set(con):
