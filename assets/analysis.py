@@ -59,11 +59,21 @@ def evaluation_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @dg.asset(group_name="analysis", partitions_def=EXTRACTS, kinds={"duckdb"},
-          deps=[evaluation_cohort])
+          deps=[evaluation_cohort],
+          check_specs=[dg.AssetCheckSpec(
+              "treated_cohort_large_enough", asset="survival_estimates",
+              description="the treated cohort reaches the configured minimum size; below it "
+              "the report publishes no estimates")])
 def survival_estimates(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                        paths: ProjectPaths) -> dg.MaterializeResult:
-    """Kaplan-Meier by arm, numbers at risk and 12/24-month reoffending proportions."""
+    """Kaplan-Meier by arm, numbers at risk, 12/24-month proportions and survival contrasts
+    (Cox, log-rank, RMST, competing risks) for the main and sensitivity analyses."""
     cfg = load_config(Path(paths.config_file))
     with timed() as t, duckdb.get_connection() as con:
         out = write_descriptive_estimates(con, context.partition_key, cfg)
-    return dg.MaterializeResult(metadata={**out, "seconds": t["seconds"]})
+    return dg.MaterializeResult(
+        metadata={**out, "seconds": t["seconds"]},
+        check_results=[dg.AssetCheckResult(
+            check_name="treated_cohort_large_enough", passed=out["sufficient"],
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"treated": out["treated"], "minimum": cfg.min_treated})])

@@ -38,6 +38,7 @@ class EvaluationConfig:
     covariates: tuple[str, ...]
     categorical: tuple[str, ...]
     stratify_by_site: bool
+    landmark_days: int
     disclosure: dict[str, Any]
     sha256: str
     source: str
@@ -125,5 +126,6 @@ def load_config(path: Path) -> EvaluationConfig:
         covariates=_covariates(raw, "analysis.covariates", src),
         categorical=_covariates(raw, "analysis.categorical", src),
         stratify_by_site=bool(_get(raw, "analysis.stratify_by_site", src, bool, False)),
+        landmark_days=int(_get(raw, "analysis.landmark_days", src, int, 180)),
         disclosure=_get(raw, "disclosure", src, dict, {}) or {},
         sha256=hashlib.sha256(text).hexdigest(), source=src)

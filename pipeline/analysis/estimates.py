@@ -36,6 +36,7 @@ def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
     """Unadjusted and covariate-adjusted survival contrasts for the main and sensitivity
     analyses (no propensity-score adjustment: see ``pipeline.analysis.comparison_results``)."""
     from pipeline.analysis.survival_results import survival_contrast
+    from pipeline.analysis.treated_only import landmark_frame, treated_only_estimates
 
     parts = []
     for name, cohort, family, proof, custody in SURVIVAL_ANALYSES:
@@ -45,6 +46,7 @@ def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
         c = cfg if custody is None else dataclasses.replace(cfg, custody_time_at_risk=custody)
         frame = cohort_frame(con, extract_id, c, family=family, proof=proof, cohort=cohort)
         parts.append(survival_contrast(frame, c, name))
+    parts.append(treated_only_estimates(landmark_frame(con, extract_id, cfg), cfg))
     return pd.concat(parts, ignore_index=True)
 
 
