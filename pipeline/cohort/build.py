@@ -88,8 +88,8 @@ SELECT $eid AS extract_id, p.person_key, p.birth_year, p.sex, p.ethnicity_group,
        agg.first_accepted_date, k.referral_key AS treatment_referral_key,
        k.first_tx AS first_treatment_date, coalesce(k.n_tx, 0) AS sessions_attended,
        coalesce(k.first_tx IS NOT NULL AND k.discharge_reason = 'completed', FALSE) AS completed,
-       k.discharge_reason, k.discharge_date AS treatment_discharge_date, k.srp_type, k.risk_rating, k.personality_disorder, k.psychosis,
-       k.substance_misuse
+       k.discharge_reason, k.discharge_date AS treatment_discharge_date, k.srp_type,
+       k.risk_rating, k.personality_disorder, k.psychosis, k.substance_misuse
 FROM police_persons p
 LEFT JOIN agg USING (person_key)
 LEFT JOIN ranked k ON k.person_key = p.person_key AND k.rn = 1
