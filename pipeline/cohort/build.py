@@ -234,12 +234,17 @@ def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_
     return units, "SELECT * FROM risk_sets", _flow_sql(cfg, cohort)
 
 
-def build_units(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
-                extraction: dt.date) -> CohortCounts:
-    """Write units, risk sets and flow for every cohort definition (main: ``started``)."""
+def prepare_views(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
+    """Temp views of one extract's staged tables, custody spells and linked persons."""
     create_inputs(con, extract_id)
     con.execute("CREATE OR REPLACE TEMP VIEW persons AS SELECT * EXCLUDE (extract_id) "
                 f"FROM analysis.persons WHERE extract_id = {sql_str(extract_id)}")
+
+
+def build_units(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
+                extraction: dt.date) -> CohortCounts:
+    """Write units, risk sets and flow for every cohort definition (main: ``started``)."""
+    prepare_views(con, extract_id)
     window_end = cfg.index_window_end(extraction)
     con.execute(_qualifying_sql(cfg, window_end))
     for i, cohort in enumerate(COHORTS.values()):

@@ -126,9 +126,15 @@ FROM ends u LEFT JOIN cust c USING (unit_id, family, proof)
 def write_measures(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
                    extraction: dt.date, units: str = "analysis.units",
                    prefix: str = "") -> tuple[int, int]:
-    """Write ``analysis.{prefix}covariates`` and ``analysis.{prefix}outcomes`` for ``units``."""
+    """Write ``analysis.{prefix}covariates`` and ``analysis.{prefix}outcomes`` for ``units``.
+
+    ``units`` is any table with extract_id, unit_id, person_key, index_date,
+    qualifying_offence_key and qualifying_date (e.g. ``analysis.units`` or risk-set pairs).
+    """
+    from pipeline.cohort.build import prepare_views
     from pipeline.warehouse_io import write_extract_rows
 
+    prepare_views(con, extract_id)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _units AS SELECT * FROM {units} "
                 f"WHERE extract_id = '{extract_id}'")
     n_cov = write_extract_rows(con, f"analysis.{prefix}covariates",
