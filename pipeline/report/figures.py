@@ -61,3 +61,100 @@ def km_figure(km: pd.DataFrame, at_risk: pd.DataFrame, policy: DisclosurePolicy,
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def love_plot(balance: pd.DataFrame, path: Path, threshold: float = 0.1) -> Path:
+    """Absolute standardised mean difference per covariate before and after adjustment."""
+    import matplotlib.pyplot as plt
+
+    apply_style()
+    methods = [m for m in ("before", "matched", "weighted_att") if m in set(balance["method"])]
+    labels = {"before": "Before adjustment", "matched": "After matching",
+              "weighted_att": "After weighting (ATT)"}
+    markers = {"before": ("o", GREY), "matched": ("D", ARM_COLOURS["treated"]),
+               "weighted_att": ("s", "#009E73")}
+    before = balance[balance["method"] == "before"].set_index("covariate")["smd"].abs()
+    order = before.sort_values().index.tolist()
+    fig, ax = plt.subplots(figsize=(6.4, 0.24 * len(order) + 1.2))
+    y = np.arange(len(order))
+    for method in methods:
+        vals = balance[balance["method"] == method].set_index("covariate")["smd"].abs()
+        marker, colour = markers[method]
+        ax.scatter(vals.reindex(order), y, marker=marker, color=colour, s=22,
+                   label=labels[method], zorder=3)
+    ax.axvline(threshold, color="#999999", ls="--", lw=1)
+    ax.set_yticks(y, labels=[c.replace("_", " ") for c in order])
+    ax.set_xlabel("Absolute standardised mean difference (treated vs comparison)")
+    ax.set_xlim(left=0)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def overlap_figure(propensity: pd.DataFrame, path: Path) -> Path:
+    """Smoothed distribution of the propensity score by group (no counts are drawn)."""
+    import matplotlib.pyplot as plt
+    from scipy.stats import gaussian_kde
+
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    grid = np.linspace(0, 1, 201)
+    for arm in ("treated", "comparison"):
+        ps = propensity.loc[propensity["arm"] == arm, "ps"].to_numpy()
+        if len(ps) < 2 or np.ptp(ps) == 0:
+            continue
+        density = gaussian_kde(ps)(grid)
+        ax.plot(grid, density, color=ARM_COLOURS[arm], lw=1.6, label=ARM_LABELS[arm])
+        ax.fill_between(grid, density, color=ARM_COLOURS[arm], alpha=0.15, lw=0)
+    ax.set_xlabel("Estimated probability of starting treatment (propensity score)")
+    ax.set_ylabel("Density")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def forest_plot(rows: pd.DataFrame, path: Path, xlabel: str = "Hazard ratio (log scale)"
+                ) -> Path:
+    """Point estimates and 95% CIs (columns label, estimate, lower, upper, group) on a log axis.
+
+    Rows with a missing estimate (withheld) are listed with the word 'withheld'.
+    """
+    import matplotlib.pyplot as plt
+
+    apply_style()
+    rows = rows.reset_index(drop=True)
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(6.4, 0.28 * n + 1.0))
+    y = np.arange(n)[::-1]
+    shown = rows["estimate"].notna()
+    ax.errorbar(rows.loc[shown, "estimate"], y[shown.to_numpy()],
+                xerr=[rows.loc[shown, "estimate"] - rows.loc[shown, "lower"],
+                      rows.loc[shown, "upper"] - rows.loc[shown, "estimate"]],
+                fmt="o", color=ARM_COLOURS["treated"], ecolor=GREY, elinewidth=1.2,
+                capsize=2, ms=4)
+    ax.axvline(1, color="#999999", lw=1)
+    ax.set_xscale("log")
+    finite = rows.loc[shown, ["lower", "upper"]].to_numpy()
+    lo = max(0.1, np.nanmin(finite) * 0.8) if finite.size else 0.25
+    hi = min(10, np.nanmax(finite) * 1.25) if finite.size else 4
+    ax.set_xlim(min(lo, 0.5), max(hi, 2))
+    ax.set_xticks([t for t in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4) if lo * 0.8 <= t <= hi * 1.2])
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_formatter(lambda v, _: "")
+    ax.set_yticks(y, labels=rows["label"])
+    for yi, withheld in zip(y, ~shown, strict=True):
+        if withheld:
+            ax.text(1, yi, "withheld (fewer than 10 events)", va="center", ha="center",
+                    fontsize=7, color=GREY)
+    ax.set_xlabel(xlabel + "\n← fewer reoffences with treatment        "
+                  "more reoffences with treatment →", fontsize=8)
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path

@@ -1,7 +1,9 @@
 """The report's single source of numbers: one JSON document per extract.
 
 Every figure, table and sentence of the funder report reads from this document; counts in it
-have already passed disclosure control (strings such as "1,234" or "<10").
+have already passed disclosure control (strings such as "1,234" or "<10"), estimates built on
+too few events are withheld, and every value is formatted here so that the PDF prints exactly
+what the JSON holds.
 """
 
 from __future__ import annotations
@@ -13,10 +15,32 @@ import pandas as pd
 from pipeline.analysis.estimates import AT_RISK_MONTHS, month_days
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import DisclosurePolicy, is_suppressed, publish_count
+from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.provenance import provenance
 from pipeline.survival import survival_at
-from pipeline.warehouse_io import read_extract
+from pipeline.warehouse_io import read_extract, table_exists
+
+OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
+                 "violence": "violent"}
+ANALYSIS_LABELS = {
+    "matched": "Matched comparison (main analysis)",
+    "weighted_att": "Weighted comparison (ATT)",
+    "weighted_ate": "Weighted comparison (ATE)",
+    "weighted_att_trimmed": "Weighted (ATT), extreme weights trimmed",
+    "matched_itt": "Intention to treat (accepted referrals), matched",
+    "matched_per_protocol": "Completers only (per protocol), matched",
+    "matched_recorded_outcome": "Police-recorded instead of proven reoffending",
+    "matched_caliper_0.1": "Matching with a narrower caliper (0.1 SD)",
+    "matched_caliper_0.5": "Matching with a wider caliper (0.5 SD)",
+    "naive": "No adjustment (naive comparison)",
+    "naive_adjusted": "Covariate-adjusted Cox model, no matching",
+    "itt": "Intention to treat, no adjustment",
+    "recorded_outcome": "Police-recorded outcome, no adjustment",
+    "custody_counted": "Time in custody counted as time at risk",
+    "any_offence": "Any new offence, no adjustment",
+    "violence": "Violent offences, no adjustment",
+}
 
 
 def policy_from(cfg: EvaluationConfig) -> DisclosurePolicy:
@@ -25,27 +49,90 @@ def policy_from(cfg: EvaluationConfig) -> DisclosurePolicy:
 
 def pct(x: float) -> str:
     """A share as a percentage with one decimal ('12.3%'); '–' when not estimable."""
-    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
+    return W.fmt_pct(x)
+
+
+def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
+                  ) -> pd.DataFrame | None:
+    """One extract's rows of a table, or None if the table or the rows do not exist."""
+    if not table_exists(con, table):
+        return None
+    frame = read_extract(con, table, extract_id)
+    return frame if len(frame) else None
+
+
+class Estimates:
+    """Lookup over the tidy estimates tables (survival and comparison)."""
+
+    def __init__(self, *frames: pd.DataFrame | None) -> None:
+        parts = [f for f in frames if f is not None]
+        self.frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["analysis", "measure", "arm"])
+
+    def has(self, analysis: str) -> bool:
+        return bool((self.frame["analysis"] == analysis).any())
+
+    def get(self, analysis: str, measure: str, arm: str = "") -> dict | None:
+        f = self.frame
+        rows = f[(f["analysis"] == analysis) & (f["measure"] == measure)
+                 & (f["arm"].fillna("") == arm)]
+        if rows.empty:
+            return None
+        row = rows.iloc[0].to_dict()
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in row.items()}
 
 
 def _flow(con, extract_id, policy) -> dict:
-    flow = read_extract(con, "analysis.cohort_flow", extract_id).sort_values(["arm", "step_no"])
+    flow = read_extract(con, "analysis.cohort_flow", extract_id)
+    flow = flow[flow["cohort"] == "started"].sort_values(["arm", "step_no"])
     return {arm: protect_flow(flow[flow["arm"] == arm], policy).to_dict("records")
             for arm in ("treated", "comparison")}
 
 
-def _km_points(km: pd.DataFrame, months: tuple[int, ...], at_risk: pd.DataFrame,
+def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
+    """An estimate is withheld when either arm has fewer events than the policy allows."""
+    if row is None:
+        return True
+    arms = (("n_treated", "events_treated"), ("n_comparison", "events_comparison"))
+    events = [row.get(e) for n, e in arms if row.get(n)]  # arms that exist in this analysis
+    return any(e is not None and e < policy.min_events_for_estimate for e in events)
+
+
+def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> dict:
+    """Formatted estimate with CI and p ('withheld' when built on too few events)."""
+    if row is None or row.get("estimate") is None:
+        return {"estimate": "–", "ci": "–", "p": "–", "available": False}
+    if _withheld(row, policy):
+        return {"estimate": "withheld", "ci": "–", "p": "–", "available": False}
+    fmt = {"ratio": W.fmt_ratio, "pp": W.fmt_pp, "months": W.fmt_months,
+           "pct": W.fmt_pct}[kind]
+    est, lo, hi = row["estimate"], row.get("lower"), row.get("upper")
+    if kind == "months":
+        ci = f"{W.fmt_months(lo)} to {W.fmt_months(hi)} months"
+    elif kind == "pp":
+        ci = f"{W.fmt_pp(lo)} to {W.fmt_pp(hi)}"
+    else:
+        ci = f"{fmt(lo)} to {fmt(hi)}"
+    return {"estimate": fmt(est), "ci": ci, "p": W.fmt_p(row.get("p")), "available": True,
+            "value": est, "lower": lo, "upper": hi}
+
+
+def _km_points(km: pd.DataFrame, months: tuple[int, ...], at_risk: pd.DataFrame | None,
                policy: DisclosurePolicy) -> list[dict]:
     """Share reoffended by each window from the KM curves (1 - S), withheld at small risk sets."""
     out = []
     for m in months:
         for arm in ("treated", "comparison"):
             curve = km[km["arm"] == arm]
-            n_risk = int(at_risk.query("arm == @arm and day == @d",
-                                       local_dict={"arm": arm, "d": month_days(m)})
-                         ["n_at_risk"].sum()) if m in AT_RISK_MONTHS else None
+            if at_risk is not None and m in AT_RISK_MONTHS:
+                n_risk = int(at_risk[(at_risk["arm"] == arm) & (at_risk["day"] == month_days(m))]
+                             ["n_at_risk"].sum())
+            else:
+                n_risk = int((curve["time"] >= month_days(m)).any() and
+                             curve.loc[curve["time"] <= month_days(m), "n_risk"].min())
             s, lo, hi = survival_at(curve, month_days(m))
-            withheld = n_risk is not None and is_suppressed(n_risk, policy)
+            withheld = is_suppressed(n_risk, policy) or n_risk == 0
             out.append({"months": m, "arm": arm,
                         "reoffended": "withheld" if withheld else pct(1 - s),
                         "lower": "withheld" if withheld else pct(1 - hi),
@@ -63,7 +150,68 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
             "events_n": publish_count(int(r.events), policy),
             "percent": "withheld" if small else pct(r.proportion),
             "lower": "withheld" if small else pct(r.lower),
-            "upper": "withheld" if small else pct(r.upper)})
+            "upper": "withheld" if small else pct(r.upper),
+            "per_100": "withheld" if small or is_suppressed(int(r.offences), policy)
+            else f"{r.offences_per_100:.1f}"})
+    return rows
+
+
+def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
+              balanced: bool) -> dict:
+    """The summary page's numbers: the main analysis, verdict, natural frequencies, E-value."""
+    main = "matched" if est.has("matched") else "naive"
+    hr_row = est.get(main, "hr") if main == "matched" else est.get("naive", "hr_adjusted")
+    hr = _effect(hr_row, policy)
+    verdict = W.verdict(hr.get("value"), hr.get("lower"), hr.get("upper")) \
+        if hr["available"] else "not_estimable"
+    m = cfg.followup_months[0]
+    if main == "matched":
+        r_t, r_c = est.get(main, f"risk_{m}m", "treated"), est.get(main, f"risk_{m}m",
+                                                                    "comparison")
+        rd = _effect(est.get(main, f"rd_{m}m"), policy, "pp")
+    else:
+        r_t = est.get("naive", f"km_reoffended_{m}m", "treated")
+        r_c = est.get("naive", f"km_reoffended_{m}m", "comparison")
+        rd = {"estimate": "–", "ci": "–", "p": "–", "available": False}
+    sentence = ""
+    if r_t and r_c and not _withheld(hr_row, policy):
+        sentence = W.natural_frequency_sentence(r_t["estimate"], r_c["estimate"], m,
+                                                OUTCOME_NAMES.get(cfg.main_family,
+                                                                  cfg.main_family))
+    level, reason = W.maryland_level(adjusted=main == "matched", balanced=balanced,
+                                     matched_in_time=main == "matched")
+    ev, ev_ci, mde = (est.get(main, k) for k in ("evalue_hr", "evalue_hr_ci", "mde_hr"))
+    return {
+        "analysis": main, "analysis_label": ANALYSIS_LABELS.get(main, main),
+        "hr": hr, "verdict": verdict, "verdict_text": W.VERDICT_TEXT[verdict],
+        "risk_difference": rd, "months": m, "natural_frequencies": sentence,
+        "risk_treated": W.fmt_pct(r_t["estimate"]) if r_t else "–",
+        "risk_comparison": W.fmt_pct(r_c["estimate"]) if r_c else "–",
+        "sms_level": level, "sms_reason": reason,
+        "evalue": W.fmt_ratio(ev["estimate"]) if ev else "–",
+        "evalue_ci": W.fmt_ratio(ev_ci["estimate"]) if ev_ci else "–",
+        "mde_hr": W.fmt_ratio(mde["estimate"]) if mde else "–",
+        "n_treated": publish_count(int(hr_row["n_treated"]), policy) if hr_row else "–",
+        "n_comparison": publish_count(int(hr_row["n_comparison"]), policy) if hr_row else "–",
+    }
+
+
+def _hr_rows(est: Estimates, policy: DisclosurePolicy, analyses: list[str],
+             measure_for: dict[str, str] | None = None) -> list[dict]:
+    """Rows of a hazard-ratio table or forest plot: label, counts, formatted HR and CI."""
+    rows = []
+    for a in analyses:
+        measure = (measure_for or {}).get(a, "hr")
+        row = est.get(a, measure)
+        if row is None:
+            continue
+        eff = _effect(row, policy)
+        rows.append({"analysis": a, "label": ANALYSIS_LABELS.get(a, a.replace("_", " ")),
+                     "n_treated": publish_count(int(row["n_treated"]), policy),
+                     "n_comparison": publish_count(int(row["n_comparison"]), policy),
+                     "hr": eff["estimate"], "ci": eff["ci"], "p": eff["p"],
+                     "value": eff.get("value"), "lower": eff.get("lower"),
+                     "upper": eff.get("upper")})
     return rows
 
 
@@ -72,27 +220,122 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     """Assemble the document from the analysis tables, applying disclosure control."""
     policy = policy_from(cfg)
     units = read_extract(con, "analysis.units", extract_id)
+    units = units[units["cohort"] == "started"]
     n_treated = int((units["arm"] == "treated").sum())
     n_comparison = int((units["arm"] == "comparison").sum())
     sufficient = n_treated >= cfg.min_treated
     doc = {
         "provenance": provenance(con, extract_id, cfg),
         "policy": {"threshold": policy.threshold, "suppressed_label": policy.suppressed_label,
-                   "min_treated": cfg.min_treated},
+                   "min_treated": cfg.min_treated,
+                   "min_events": policy.min_events_for_estimate},
         "status": "ok" if sufficient else "insufficient",
-        "outcome": {"family": cfg.main_family, "proof": cfg.proof,
-                    "grace_days": cfg.grace_days,
-                    "custody_time_at_risk": cfg.custody_time_at_risk},
+        "outcome": {"family": cfg.main_family,
+                    "name": OUTCOME_NAMES.get(cfg.main_family, cfg.main_family),
+                    "proof": cfg.proof, "grace_days": cfg.grace_days,
+                    "grace_months": round(cfg.grace_days / W.DAYS_PER_MONTH),
+                    "custody_time_at_risk": cfg.custody_time_at_risk,
+                    "followup_months": list(cfg.followup_months)},
         "cohort": {"treated_n": publish_count(n_treated, policy),
-                   "comparison_n": publish_count(n_comparison, policy)},
+                   "comparison_n": publish_count(n_comparison, policy),
+                   "shortfall_n": publish_count(max(cfg.min_treated - n_treated, 0), policy)},
         "flow": _flow(con, extract_id, policy),
+        "figures": {},
     }
     if not sufficient:
         return doc
-    km = read_extract(con, "analysis.km", extract_id)
-    at_risk = read_extract(con, "analysis.at_risk", extract_id)
-    props = read_extract(con, "analysis.window_proportions", extract_id)
-    doc["km"] = {"figure": "km.png", "points": _km_points(km, cfg.followup_months, at_risk,
-                                                         policy)}
-    doc["proportions"] = _proportions(props, policy)
+    est = Estimates(read_optional(con, "analysis.survival_estimates", extract_id),
+                    read_optional(con, "analysis.comparison_estimates", extract_id))
+    balance = read_optional(con, "analysis.balance", extract_id)
+    after = balance[balance["method"] != "before"] if balance is not None else None
+    balanced = bool(after is not None and len(after) and (after["smd"].abs() <= 0.1).all())
+    doc["summary"] = _headline(est, cfg, policy, balanced)
+    doc["comparability"] = _comparability(con, extract_id, balance, policy)
+    doc["results"] = _results(con, extract_id, cfg, est, policy)
     return doc
+
+
+def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
+                   policy: DisclosurePolicy) -> dict:
+    out: dict = {"available": balance is not None}
+    if balance is None:
+        return out
+    wide = balance.pivot_table(index="covariate", columns="method", values="smd",
+                               aggfunc="first")
+    rows = []
+    for cov in wide.index:
+        row = {"covariate": cov.replace("_", " ")}
+        for method in ("before", "matched", "weighted_att"):
+            v = wide.loc[cov].get(method) if method in wide.columns else None
+            row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
+        rows.append(row)
+    after = balance[balance["method"] != "before"]
+    flagged = sorted(after.loc[after["smd"].abs() > 0.1, "covariate"].unique())
+    out.update({"rows": rows, "imbalanced": [c.replace("_", " ") for c in flagged],
+                "all_balanced": not flagged})
+    summary = read_optional(con, "analysis.match_summary", extract_id)
+    if summary is not None:
+        s = summary[(summary["cohort"] == "started") & (summary["analysis"] == "matched")]
+        if len(s):
+            s = s.iloc[0]
+            unmatched = int(s["n_treated"] - s["n_matched"])
+            out["matching"] = {
+                "treated_n": publish_count(int(s["n_treated"]), policy),
+                "matched_n": publish_count(int(s["n_matched"]), policy),
+                "unmatched_n": publish_count(unmatched, policy),
+                "controls_n": publish_count(int(s["n_controls_used"]), policy)}
+    overlap = read_optional(con, "analysis.overlap", extract_id)
+    if overlap is not None:
+        share = overlap[(overlap["cohort"] == "started") & (overlap["stat"] == "share_outside")]
+        out["outside_support"] = {r.arm: pct(r.value) for r in share.itertuples()}
+    return out
+
+
+def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
+             policy: DisclosurePolicy) -> dict:
+    main = "matched" if est.has("matched") else "naive"
+    at_risk = read_optional(con, "analysis.at_risk", extract_id)
+    km_table = "analysis.matched_km" if main == "matched" and \
+        read_optional(con, "analysis.matched_km", extract_id) is not None else "analysis.km"
+    km = read_extract(con, km_table, extract_id)
+    props = read_extract(con, "analysis.window_proportions", extract_id)
+    windows = []
+    for m in cfg.followup_months:
+        row = {"months": m}
+        for arm in ("treated", "comparison"):
+            r = est.get(main, f"risk_{m}m", arm) if main == "matched" else \
+                est.get("naive", f"km_reoffended_{m}m", arm)
+            row[arm] = _effect(r, policy, "pct")
+        row["rd"] = _effect(est.get(main, f"rd_{m}m"), policy, "pp")
+        row["rr"] = _effect(est.get(main, f"rr_{m}m"), policy)
+        row["rmst"] = _effect(est.get(main, f"rmst_diff_{m}m"), policy, "months")
+        windows.append(row)
+    sensitivity = ["matched", "weighted_att", "weighted_ate", "weighted_att_trimmed",
+                   "matched_itt", "matched_per_protocol", "matched_recorded_outcome",
+                   "matched_caliper_0.1", "matched_caliper_0.5", "naive", "naive_adjusted"]
+    measure_for = {"naive": "hr_unadjusted", "naive_adjusted": "hr_adjusted"}
+    est_for_naive = Estimates(est.frame.assign(
+        analysis=np.where((est.frame["analysis"] == "naive")
+                          & (est.frame["measure"] == "hr_adjusted"), "naive_adjusted",
+                          est.frame["analysis"])))
+    hr_rows = _hr_rows(est_for_naive, policy, sensitivity, measure_for)
+    subgroups = sorted(a for a in est.frame["analysis"].unique() if str(a).startswith("subgroup:"))
+    subgroup_rows = _hr_rows(est, policy, subgroups)
+    for r in subgroup_rows:
+        var, _, level = r["analysis"].removeprefix("subgroup:").partition("=")
+        r["label"] = f"{var.replace('_', ' ')}: {level.replace('_', ' ')}"
+    treated_only = [
+        {"label": lab, **_effect(est.get("treated_only", meas), policy)}
+        for meas, lab in (("hr_completers", "Completers vs non-completers"),
+                          ("hr_per_5_sessions", "Per 5 sessions attended"))
+        if est.get("treated_only", meas)]
+    return {
+        "analysis": main, "km_source": km_table.split(".")[1],
+        "km_points": _km_points(km, cfg.followup_months,
+                                at_risk if km_table == "analysis.km" else None, policy),
+        "windows": windows, "proportions": _proportions(props, policy),
+        "hr_rows": hr_rows, "subgroups": subgroup_rows, "treated_only": treated_only,
+        "landmark_days": cfg.landmark_days,
+        "interaction_p": {r["analysis"]: W.fmt_p(r["p"]) for r in est.frame[
+            est.frame["measure"] == "interaction_p"].to_dict("records")},
+    }

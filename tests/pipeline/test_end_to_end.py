@@ -39,13 +39,15 @@ def test_pdf_shows_the_numbers_of_the_analysis_tables(e2e, e2e_con):
     rows = e2e_con.execute(
         "SELECT arm, n, events FROM analysis.window_proportions WHERE months = 12").fetchall()
     for arm, n, events in rows:
-        published = next(p for p in doc["proportions"] if p["months"] == 12 and p["arm"] == arm)
+        published = next(p for p in doc["results"]["proportions"]
+                         if p["months"] == 12 and p["arm"] == arm)
         assert published["percent"] == f"{100 * events / n:.1f}%"
         assert published["percent"] in text
         assert f"{published['lower']} to {published['upper']}" in text
-    # Kaplan-Meier 12-month points printed in the table
-    for point in doc["km"]["points"]:
-        assert point["reoffended"] in text
+    # the one- and two-year shares of the main analysis printed in the results table
+    for window in doc["results"]["windows"]:
+        for arm in ("treated", "comparison"):
+            assert window[arm]["estimate"] in text
 
 
 def test_no_small_counts_published(e2e):
