@@ -31,3 +31,19 @@ def funder_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                   "status": out["numbers"]["status"], "seconds": t["seconds"]},
         check_results=[dg.AssetCheckResult(check_name="no_small_counts", passed=not findings,
                                            metadata={"findings": len(findings)})])
+
+
+@dg.asset(group_name="report", partitions_def=EXTRACTS, deps=[survival_estimates],
+          kinds={"csv", "parquet"})
+def summary_exports(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                    paths: ProjectPaths) -> dg.MaterializeResult:
+    """Disclosure-controlled summary tables (estimates, flow, proportions) for sharing."""
+    from pipeline.report.exports import export_summaries
+
+    cfg = load_config(Path(paths.config_file))
+    folder = Path(paths.reports_dir) / context.partition_key / "exports"
+    with timed() as t, duckdb.get_connection() as con:
+        rows = export_summaries(con, context.partition_key, cfg, folder)
+    return dg.MaterializeResult(metadata={**{f"{k}_rows": v for k, v in rows.items()},
+                                          "path": dg.MetadataValue.path(str(folder)),
+                                          "seconds": t["seconds"]})

@@ -88,3 +88,20 @@ def test_insufficient_cohort_gives_the_short_report(e2e, tmp_path):
     assert "Too few people have started treatment to publish estimates" in text
     assert "does not mean the programme has no effect" in text
     assert "Hazard ratio" not in text and "hazard ratio" not in text
+
+
+def test_exports_publish_no_small_counts_and_withhold_thin_estimates(e2e):
+    import pandas as pd
+
+    folder = e2e["report_dir"] / "exports"
+    est = pd.read_csv(folder / "estimates.csv", dtype=str)
+    policy = DisclosurePolicy()
+    for col in ("n_treated", "n_comparison", "events_treated", "events_comparison"):
+        values = est[col].dropna()
+        numeric = values[values != policy.suppressed_label].str.replace(",", "").astype(int)
+        assert ((numeric == 0) | (numeric >= policy.threshold)).all(), col
+    thin = est[est["events_treated"] == policy.suppressed_label]
+    assert thin["estimate"].isna().all()
+    flow = pd.read_csv(folder / "flow.csv", dtype=str)
+    assert set(flow["arm"]) == {"treated", "comparison"}
+    assert (folder / "estimates.parquet").stat().st_size > 0

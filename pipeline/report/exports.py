@@ -1,0 +1,63 @@
+"""Disclosure-controlled summary tables for sharing outside the warehouse (CSV and Parquet).
+
+Only summaries leave: estimates (withheld where built on too few events), the participant flow
+(protected like the report's) and the window proportions with published counts. Row-level data
+stays in the warehouse, for researchers inside the secure environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import EvaluationConfig
+from pipeline.disclosure import publish_count, withhold_small_estimates
+from pipeline.report.flow import protect_flow
+from pipeline.report.numbers import policy_from, read_optional
+from pipeline.synth.landing import copy_frame
+from pipeline.warehouse_io import read_extract
+
+COUNT_COLUMNS = ("n_treated", "n_comparison", "events_treated", "events_comparison")
+
+
+def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
+                        ) -> pd.DataFrame:
+    """Estimates with every count published and estimates from too few events withheld."""
+    policy = policy_from(cfg)
+    est = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    # an estimate is withheld when either arm that exists has too few events
+    fewest = est[["events_treated", "events_comparison"]].where(
+        est[["n_treated", "n_comparison"]].to_numpy() > 0).min(axis=1).fillna(0)
+    out = withhold_small_estimates(est.assign(_fewest=fewest), "_fewest", policy,
+                                   estimate_cols=["estimate", "lower", "upper", "p"])
+    for col in COUNT_COLUMNS:
+        out[col] = [publish_count(int(v), policy) for v in out[col]]
+    return out.drop(columns="_fewest")
+
+
+def export_summaries(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
+                     folder: Path) -> dict[str, int]:
+    """Write the summary tables as CSV and Parquet into ``folder``; returns rows per table."""
+    policy = policy_from(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    flow = read_extract(con, "analysis.cohort_flow", extract_id)
+    tables = {
+        "estimates": published_estimates(
+            [read_optional(con, "analysis.survival_estimates", extract_id),
+             read_optional(con, "analysis.comparison_estimates", extract_id)], cfg),
+        "flow": pd.concat([protect_flow(g.sort_values("step_no"), policy)
+                           .assign(cohort=c, arm=a)
+                           for (c, a), g in flow.groupby(["cohort", "arm"])],
+                          ignore_index=True),
+    }
+    props = read_extract(con, "analysis.window_proportions", extract_id)
+    tables["window_proportions"] = pd.DataFrame({
+        "months": props["months"], "arm": props["arm"],
+        **{c: [publish_count(int(v), policy) for v in props[c]]
+           for c in ("n", "events", "offences")}})
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
+        copy_frame(frame, folder / f"{name}.parquet", "FORMAT parquet")
+    return {name: len(frame) for name, frame in tables.items()}
