@@ -128,6 +128,12 @@ def survival_contrast(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
             c = _step_at(cif, month_days(m))
             rows.append(_row(analysis, f"cuminc_{m}m", counts, *c, unit="proportion", arm=arm,
                              note="Aalen-Johansen, death as competing risk"))
+    for arm, mask in (("treated", g == 1), ("comparison", g == 0)):
+        first = frame.loc[mask & (e == 1), "same_victim"].astype(bool)
+        rows.append(_row(analysis, "same_victim_share", counts,
+                         first.mean() if len(first) else np.nan, unit="proportion", arm=arm,
+                         note="share of first reoffences against the victim of the "
+                         "qualifying offence"))
     for m in cfg.followup_months:
         tau = month_days(m)
         if min(t[g == 1].max(), t[g == 0].max()) < tau:

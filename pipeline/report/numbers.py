@@ -336,6 +336,9 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         "windows": windows, "proportions": _proportions(props, policy),
         "hr_rows": hr_rows, "subgroups": subgroup_rows, "treated_only": treated_only,
         "landmark_days": cfg.landmark_days,
+        "same_victim": {arm: _effect(est.get("naive", "same_victim_share", arm), policy,
+                                     "pct")["estimate"] for arm in ("treated", "comparison")},
+        "ph_test_p": W.fmt_p((est.get(main, "ph_test_treated") or {}).get("p")),
         "interaction_p": {r["analysis"]: W.fmt_p(r["p"]) for r in est.frame[
             est.frame["measure"] == "interaction_p"].to_dict("records")},
     }
