@@ -185,27 +185,40 @@ def _treated_sql(cfg: EvaluationConfig, window_end: dt.date, cohort: CohortDefin
 
 
 def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
-    """Pairs (treated person, eligible person never in this cohort) on the treated index date."""
+    """Pairs (treated person, eligible person never in this cohort) on the treated index date.
+
+    Each treated person allows a date window for a comparison person's qualifying offence; the
+    windows are cut into (site, week) keys so that the join is an equi-join, then filtered.
+    """
+    w, lookback = cfg.risk_set_window_days, cfg.qualifying_lookback_days
     return f"""
         CREATE OR REPLACE TEMP TABLE risk_sets AS
+        WITH t AS (
+            SELECT person_key, site, index_date,
+                   greatest(qualifying_date - {w}, index_date - {lookback}) AS q_from,
+                   least(qualifying_date + {w}, index_date) AS q_to
+            FROM treated),
+        t_weeks AS (  -- each treated person's window as (site, week) keys for an equi-join
+            SELECT t.*, unnest(range((q_from - DATE '1970-01-01') // 7,
+                                     (q_to - DATE '1970-01-01') // 7 + 1)) AS week
+            FROM t WHERE q_from <= q_to),
+        cand AS (
+            SELECT q.*, c.site, (q.offence_date - DATE '1970-01-01') // 7 AS week
+            FROM qualifying q JOIN persons c USING (person_key)
+            WHERE c.{cohort.index_col} IS NULL AND c.first_treatment_date IS NULL)
         SELECT '{cohort.name}' AS cohort, t.person_key AS treated_key, t.index_date,
                c.person_key, q.offence_key AS qualifying_offence_key,
                q.offence_date AS qualifying_date
-        FROM treated t
-        JOIN persons c ON c.site = t.site AND c.{cohort.index_col} IS NULL
-             AND c.first_treatment_date IS NULL
-        JOIN qualifying q ON q.person_key = c.person_key
-             AND q.offence_date <= t.index_date
-             AND q.offence_date >= t.index_date - {cfg.qualifying_lookback_days}
-             AND abs((t.index_date - q.offence_date) - (t.index_date - t.qualifying_date))
-                 <= {cfg.risk_set_window_days}
+        FROM t_weeks t
+        JOIN cand q ON q.site = t.site AND q.week = t.week
+             AND q.offence_date BETWEEN t.q_from AND t.q_to
+        JOIN persons c ON c.person_key = q.person_key
+        LEFT JOIN custody k ON k.person_key = c.person_key
+             AND t.index_date BETWEEN k.start_date AND k.end_date
         WHERE coalesce(c.date_of_death > t.index_date, TRUE)
           AND coalesce(c.first_referral_date > t.index_date, TRUE)
           AND year(t.index_date) - c.birth_year >= {cfg.min_age}
-          AND NOT EXISTS (SELECT 1 FROM custody k WHERE k.person_key = c.person_key
-                          AND t.index_date BETWEEN k.start_date AND k.end_date)
-        QUALIFY row_number() OVER (PARTITION BY t.person_key, c.person_key
-                                   ORDER BY q.offence_date DESC, q.offence_key) = 1"""
+          AND k.person_key IS NULL  -- not in custody on the index date"""
 
 
 def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_end: dt.date,
