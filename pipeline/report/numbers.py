@@ -84,10 +84,28 @@ class Estimates:
 
 
 def _flow(con, extract_id, policy) -> dict:
+    """The participant flow of the main cohort, extended by completion (treated) and matching
+    (comparison) when those counts and their complements are publishable."""
     flow = read_extract(con, "analysis.cohort_flow", extract_id)
     flow = flow[flow["cohort"] == "started"].sort_values(["arm", "step_no"])
-    return {arm: protect_flow(flow[flow["arm"] == arm], policy).to_dict("records")
-            for arm in ("treated", "comparison")}
+    out = {arm: protect_flow(flow[flow["arm"] == arm], policy).to_dict("records")
+           for arm in ("treated", "comparison")}
+    completed, cohort = con.execute(
+        "SELECT count(*) FILTER (WHERE p.completed), count(*) FROM analysis.units u "
+        "JOIN analysis.persons p USING (extract_id, person_key) WHERE u.extract_id = ? "
+        "AND u.cohort = 'started' AND u.arm = 'treated'", [extract_id]).fetchone()
+    extra = {"treated": ("completed", "Completed treatment", completed, cohort)}
+    summary = read_optional(con, "analysis.match_summary", extract_id)
+    if summary is not None:
+        s = summary[(summary["cohort"] == "started") & (summary["analysis"] == "matched")]
+        pool = int(flow.loc[flow["arm"] == "comparison", "n"].iloc[-1])
+        if len(s):
+            extra["comparison"] = ("matched", "Matched to a treated person",
+                                   int(s["n_controls_used"].iloc[0]), pool)
+    for arm, (step, label, n, of) in extra.items():
+        if not any(is_suppressed(v, policy) for v in (n, of - n)):
+            out[arm].append({"step": step, "label": label, "n": publish_count(n, policy)})
+    return out
 
 
 def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
