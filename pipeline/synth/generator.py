@@ -44,18 +44,32 @@ def _to_date(days: np.ndarray) -> np.ndarray:
     return out
 
 
+def _chars_to_keys(prefix: str, body: np.ndarray) -> np.ndarray:
+    """Keys from a (n, width) array of single characters, prefixed (vectorised, no loops)."""
+    n, width = body.shape
+    chars = np.empty((n, len(prefix) + width), dtype="<U1")
+    chars[:, : len(prefix)] = list(prefix)
+    chars[:, len(prefix):] = body
+    return chars.view(f"<U{len(prefix) + width}").ravel().astype(object)
+
+
+HEX = np.array(list("0123456789ABCDEF"))
+
+
 def _hex_keys(rng: np.random.Generator, prefix: str, n: int) -> np.ndarray:
     """Unique pseudonymised-looking keys: prefix + 16 upper-case hex digits."""
     vals = rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
-    while len(np.unique(vals)) < n:  # collisions are astronomically rare; redraw if any
+    while not pd.Index(vals).is_unique:  # collisions are astronomically rare; redraw if any
         vals = rng.integers(0, 2**63 - 1, size=n, dtype=np.int64)
-    hexed = pd.Series(vals).map("{:016X}".format).to_numpy(dtype=object)
-    return np.char.add(prefix, hexed.astype(str)).astype(object)
+    nibbles = (vals[:, None] >> (4 * np.arange(15, -1, -1))) & 15
+    return _chars_to_keys(prefix, HEX[nibbles])
 
 
 def _seq_keys(prefix: str, n: int, width: int, start: int = 1) -> np.ndarray:
-    nums = np.char.zfill(np.arange(start, start + n).astype(str), width)
-    return np.char.add(prefix, nums).astype(object)
+    """Sequential keys: prefix + zero-padded number."""
+    nums = np.arange(start, start + n, dtype=np.int64)
+    digits = (nums[:, None] // 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)) % 10
+    return _chars_to_keys(prefix, HEX[digits])
 
 
 def _choice(rng: np.random.Generator, values, probs, n: int) -> np.ndarray:
@@ -250,7 +264,7 @@ def generate(params: SynthParams) -> SyntheticExtract:
                              "cust_end": np.where(custody, np.where(np.isnan(release), np.inf,
                                                                     release), np.nan)})
     offences["i"] = np.arange(n_off)
-    offences = offences.sort_values(["p", "day", "i"], kind="stable")
+    offences = offences.iloc[np.lexsort((offences["i"], offences["day"], offences["p"]))]
     # custody that started before this offence: the latest-ending spell among earlier offences
     started = offences["cust_start"].fillna(np.inf)
     offences["spell_end"] = offences["cust_end"].where(started < offences["day"])
@@ -260,16 +274,16 @@ def generate(params: SynthParams) -> SyntheticExtract:
     keep = np.ones(n_off, bool)
     keep[offences.loc[in_custody, "i"].to_numpy()] = False
 
-    offence_key = _seq_keys("OF", n_off, 10)
+    # kept offences in date order (ties in generation order), keys numbered in that order
+    order = np.lexsort((np.arange(n_off), off_day))
+    o = order[keep[order]]
     offences_df = pd.DataFrame({
-        "offence_key": offence_key, "person_key": person_key[off_person],
-        "victim_key": victim, "offence_date": _to_date(off_day),
-        "recorded_date": _to_date(recorded_day.astype(float)),
-        "offence_code": offence_code, "victim_relationship": rel, "outcome": outcome,
-        "outcome_date": _to_date(out_day), "disposal": disposal,
-        "custody_release_date": _to_date(release)})[keep]
-    offences_df = offences_df.sort_values(["offence_date", "offence_key"]).reset_index(drop=True)
-    offences_df["offence_key"] = _seq_keys("OF", len(offences_df), 10)
+        "offence_key": _seq_keys("OF", len(o), 10), "person_key": person_key[off_person[o]],
+        "victim_key": victim[o], "offence_date": _to_date(off_day[o]),
+        "recorded_date": _to_date(recorded_day[o].astype(float)),
+        "offence_code": offence_code[o], "victim_relationship": rel[o], "outcome": outcome[o],
+        "outcome_date": _to_date(out_day[o]), "disposal": disposal[o],
+        "custody_release_date": _to_date(release[o])})
 
     persons_df = pd.DataFrame({
         "person_key": person_key, "birth_year": birth_year.astype(int),
@@ -319,15 +333,17 @@ def _clinic_tables(rng, params, *, referred, decision, ref_day, dec_day, starts,
     a_day = dec_day[asd] - rng.integers(1, 7, len(asd))
     st_pos = np.searchsorted(idx, st)  # idx is sorted: positions of people in the referral rows
     as_pos = np.searchsorted(idx, asd)
+    s_ref = np.concatenate([as_pos, st_pos[owner[alive]]])
+    s_day = np.concatenate([a_day, sess_day[alive]]).astype(float)
+    s_type = np.concatenate([np.full(len(asd), "assessment", dtype=object),
+                             np.full(alive.sum(), "treatment", dtype=object)])
+    s_att = np.concatenate([np.ones(len(asd), bool), attended[alive]])
+    order = np.lexsort((s_ref, s_day))  # by date, then referral; stable
+    order = order[s_day[order] <= t_end]
     sessions = pd.DataFrame({
-        "referral_key": np.concatenate([ref_key[as_pos], ref_key[st_pos][owner[alive]]]),
-        "session_date": _to_date(np.concatenate([a_day, sess_day[alive]]).astype(float)),
-        "session_type": np.concatenate([np.full(len(asd), "assessment", dtype=object),
-                                        np.full(alive.sum(), "treatment", dtype=object)]),
-        "attended": np.concatenate([np.ones(len(asd), bool), attended[alive]])})
-    sessions = sessions[sessions["session_date"] <= _to_date(np.array([float(t_end)]))[0]]
-    sessions = sessions.sort_values(["session_date", "referral_key"], kind="stable")
-    sessions.insert(0, "session_key", _seq_keys("SE", len(sessions), 10))
+        "session_key": _seq_keys("SE", len(order), 10), "referral_key": ref_key[s_ref[order]],
+        "session_date": _to_date(s_day[order]), "session_type": s_type[order],
+        "attended": s_att[order]})
 
     # discharge
     dis_day = np.full(r, np.nan)
