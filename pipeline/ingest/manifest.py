@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.extract_format import EXTRACT_FILES, MANIFEST, sha256_file
+from pipeline.extract_format import EXTRACT_FILES, MANIFEST
 from pipeline.ingest.errors import ExtractError
+from pipeline.ingest.file_scan import FileScan, scan_file
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+EXTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,12 @@ def read_manifest(folder: Path) -> Manifest:
         raise ExtractError(f"{path}: manifest is malformed ({type(exc).__name__}: {exc}); "
                            "it needs extract_id, extraction_date (YYYY-MM-DD) and files "
                            "with sha256 and rows") from None
+    if not EXTRACT_ID.fullmatch(manifest.extract_id):
+        raise ExtractError(f"{path}: extract_id must be 1-100 letters, digits, '.', '_' or '-'")
+    for entry in files.values():
+        if not SHA256.fullmatch(entry.sha256) or entry.rows < 0:
+            raise ExtractError(f"{path}: the entry for {entry.name} needs a 64-digit hex sha256 "
+                               "and a non-negative rows count")
     missing = sorted(set(EXTRACT_FILES.values()) - set(files))
     if missing:
         raise ExtractError(f"{path}: manifest does not list {', '.join(missing)}; "
@@ -70,16 +81,32 @@ def read_manifest(folder: Path) -> Manifest:
     return manifest
 
 
-def verify_file(manifest: Manifest, name: str) -> str:
-    """Check that a delivered file exists, is non-empty and matches its manifest hash."""
+def scan_delivered(manifest: Manifest, name: str) -> FileScan:
+    """Check that a delivered file exists, is non-empty, matches its manifest hash and is text.
+
+    The checksum is compared before the encoding is judged: a file that is not the one the
+    manifest describes is reported as such, whatever else is wrong with it.
+    """
     path = manifest.folder / name
     if not path.is_file():
         raise ExtractError(f"{path}: file is missing; send it or remove it from the manifest")
     if path.stat().st_size == 0:
-        raise ExtractError(f"{path}: file is empty; re-send the extract")
-    digest = sha256_file(path)
-    if digest != manifest.files[name].sha256:
-        raise ExtractError(f"{path}: SHA-256 {digest[:12]}… does not match the manifest "
-                           f"({manifest.files[name].sha256[:12]}…); the file changed after the "
-                           "manifest was written: re-send both")
-    return digest
+        raise ExtractError(f"{path}: file is empty (0 bytes); re-send the extract")
+    try:
+        scan = scan_file(path)
+    except OSError as exc:
+        raise ExtractError(f"{path}: the file cannot be read ({exc.strerror}); check its "
+                           "permissions and re-send") from None
+    expected = manifest.files[name].sha256
+    if scan.sha256 != expected:
+        raise ExtractError(f"{path}: SHA-256 {scan.sha256[:12]}... does not match the manifest "
+                           f"({expected[:12]}...); the file changed after the manifest was "
+                           "written: re-send both")
+    if scan.problem:
+        raise ExtractError(f"{path}: the file {scan.problem}")
+    return scan
+
+
+def verify_file(manifest: Manifest, name: str) -> str:
+    """Verify a delivered file (see ``scan_delivered``) and return its SHA-256."""
+    return scan_delivered(manifest, name).sha256

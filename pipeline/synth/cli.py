@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strength of confounded referral (0 = unconfounded)")
     p.add_argument("--landing", type=Path, default=None, help="landing root (default: settings)")
     p.add_argument("--truth", type=Path, default=None, help="truth root (default: settings)")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME",
+                   help="inject a fault into the written extract (repeatable); names and what "
+                   "the pipeline must do with each: pipeline/synth/faults.py")
     return p
 
 
@@ -32,15 +35,30 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.synth.landing import write_extract
     from pipeline.synth.params import SynthParams
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.fault:
+        from pipeline.synth.faults import FAULTS
+
+        unknown = [f for f in args.fault if f not in FAULTS]
+        if unknown:
+            parser.error(f"unknown fault {unknown[0]!r}; choose from: {', '.join(FAULTS)}")
     settings = Settings.from_env()
     params = SynthParams(n_people=args.people, seed=args.seed,
                          extraction_date=args.extraction_date, true_hr=args.true_hr,
-                         completer_hr=args.completer_hr, confounding=args.confounding)
+                         completer_hr=args.completer_hr, confounding=args.confounding,
+                         faults={name: True for name in args.fault})
     t0 = time.perf_counter()
     extract = generate(params)
     folder = write_extract(extract, args.landing or settings.landing_dir,
                            args.truth or settings.truth_dir)
+    if args.fault:
+        from pipeline.synth.faults import apply_faults
+
+        for injected in apply_faults(folder, args.fault, seed=args.seed):
+            where = ", ".join(f"{t} lines {v[:5]}" for t, v in injected.lines.items())
+            print(f"fault {injected.fault}: expect {injected.expect.outcome}"
+                  + (f" ({where})" if where else ""))
     print(f"wrote {folder} ({len(extract.persons):,} people, {len(extract.offences):,} offences, "
           f"{len(extract.referrals):,} referrals, {len(extract.sessions):,} sessions) "
           f"in {time.perf_counter() - t0:.1f} s")

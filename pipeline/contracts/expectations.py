@@ -1,0 +1,216 @@
+"""Great Expectations suites generated from the contracts (never written by hand).
+
+``expectation_specs`` turns a table contract and the rule book into plain data (expectation
+class name, arguments, the contract rule it attests); ``build_suite`` turns that into a GE
+``ExpectationSuite``. Great Expectations is imported only inside ``build_suite`` (it takes
+seconds to import), never at module import.
+
+The suite checks a *staged* table, joined with the few parent and lookup columns that the
+cross-table rules need (``attestation_sql``): it is an independent attestation that quarantine
+let nothing through. Reference resolution itself is checked in SQL (``references_resolve``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from pipeline.contracts.rules import FORMULA_STARTS, date_order_pairs, ident
+from pipeline.contracts.schema import (
+    Policy,
+    RuleBook,
+    TableContract,
+    load_offence_codes,
+    load_policy,
+    load_rulebook,
+)
+
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One expectation as data: GE class name, its arguments, the contract rule it attests."""
+
+    type: str
+    kwargs: dict
+    rule: str
+    row_condition: tuple[str, str, tuple[str, ...]] | None = None  # (column, in|not_in, values)
+
+    @property
+    def columns(self) -> str:
+        names = [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+        return ",".join(names)
+
+
+@dataclass(frozen=True)
+class AttestationFrame:
+    """SQL yielding the staged rows plus helper columns, and the helper columns' names."""
+
+    sql: str
+    helpers: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _dt(d: dt.date) -> dt.datetime:
+    # DuckDB DATE columns arrive in pandas as datetime64; compare with datetimes
+    return dt.datetime(d.year, d.month, d.day)
+
+
+def attestation_sql(contract: TableContract, book: RuleBook | None = None) -> AttestationFrame:
+    """This extract's staged rows with parent period and code-window columns (``$eid``,
+    ``$xdate`` parameters)."""
+    book = (book or load_rulebook()).for_table(contract.table)
+    cols = ", ".join(f"t.{ident(c)}" for c in contract.column_names)
+    joins, extra, helpers = [], [], []
+    for n, wp in enumerate(book.within_parent):
+        alias = f"p{n}"
+        start, end = f"_parent_{wp.start}", f"_parent_{wp.end}"
+        joins.append(f"LEFT JOIN staging.{wp.parent} {alias} ON {alias}._extract_id = "
+                     f"t._extract_id AND {alias}.{ident(wp.key)} = t.{ident(wp.key)}")
+        extra += [f"{alias}.{ident(wp.start)} AS {ident(start)}",
+                  f"coalesce({alias}.{ident(wp.end)}, $xdate) AS {ident(end)}"]
+        helpers += [start, end]
+    for n, cv in enumerate(book.code_validity):
+        alias = f"c{n}"
+        rows = ", ".join(f"('{c.code}', DATE '{c.valid_from}', DATE "
+                         f"'{c.valid_to or FAR_FUTURE}')" for c in load_offence_codes())
+        joins.append(f"LEFT JOIN (VALUES {rows}) {alias}(code, valid_from, valid_to) "
+                     f"ON {alias}.code = t.{ident(cv.column)}")
+        extra += [f"{alias}.valid_from AS {ident('_valid_from_' + cv.column)}",
+                  f"{alias}.valid_to AS {ident('_valid_to_' + cv.column)}"]
+        helpers += [f"_valid_from_{cv.column}", f"_valid_to_{cv.column}"]
+    select = ", ".join([cols, *extra])
+    sql = (f"SELECT {select} FROM staging.{contract.table} t {' '.join(joins)} "
+           "WHERE t._extract_id = $eid")
+    return AttestationFrame(sql, tuple(helpers))
+
+
+def expectation_specs(contract: TableContract, extraction_date: dt.date,
+                      book: RuleBook | None = None,
+                      policy: Policy | None = None) -> list[ExpectationSpec]:
+    """Every expectation a staged table must meet, derived from its contract and rules."""
+    book = (book or load_rulebook()).for_table(contract.table)
+    policy = policy or load_policy()
+    t = contract.table
+    out = [ExpectationSpec("ExpectTableColumnsToMatchSet",
+                           {"column_set": contract.column_names, "exact_match": False},
+                           f"{t}.columns")]
+    for col in contract.columns:
+        rid = f"{t}.{col.name}"
+        c = {"column": col.name}
+        if col.required:
+            out.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", c, f"{rid}.required"))
+        if col.unique:
+            out.append(ExpectationSpec("ExpectColumnValuesToBeUnique", c, f"{rid}.unique"))
+        if col.allowed:
+            out.append(ExpectationSpec("ExpectColumnValuesToBeInSet",
+                                       {**c, "value_set": list(col.allowed)}, f"{rid}.allowed"))
+        if col.pattern:
+            out.append(ExpectationSpec("ExpectColumnValuesToMatchRegex",
+                                       {**c, "regex": col.pattern}, f"{rid}.format"))
+        if col.lookup == "offence_codes.code":
+            out.append(ExpectationSpec("ExpectColumnValuesToBeInSet",
+                                       {**c, "value_set": [x.code for x in load_offence_codes()]},
+                                       f"{rid}.lookup"))
+        if col.type == "VARCHAR":
+            max_len = col.max_length or policy.max_text_length
+            out.append(ExpectationSpec("ExpectColumnValueLengthsToBeBetween",
+                                       {**c, "min_value": 1, "max_value": max_len},
+                                       f"{rid}.length"))
+            starts = "".join("\\" + s if s in "+-" else s for s in FORMULA_STARTS)
+            out.append(ExpectationSpec("ExpectColumnValuesToNotMatchRegex",
+                                       {**c, "regex": f"^[{starts}\\t\\r]"}, f"{rid}.formula"))
+            out.append(ExpectationSpec("ExpectColumnValuesToNotMatchRegex",
+                                       {**c, "regex": '"'}, f"{rid}.quote"))
+        if col.min is not None or col.max is not None:
+            out.append(ExpectationSpec("ExpectColumnValuesToBeBetween",
+                                       {**c, "min_value": col.min, "max_value": col.max},
+                                       f"{rid}.range"))
+        if col.type == "DATE" and book.not_after_extraction:
+            out.append(ExpectationSpec("ExpectColumnValuesToBeBetween",
+                                       {**c, "max_value": _dt(extraction_date)},
+                                       f"{rid}.not_after_extraction"))
+    for by in book.birth_year:
+        year = extraction_date.year
+        out.append(ExpectationSpec("ExpectColumnValuesToBeBetween",
+                                   {"column": by.column, "min_value": year - by.max_age,
+                                    "max_value": year - by.min_age},
+                                   f"{t}.{by.column}.plausible"))
+    for order in book.date_order:
+        for a, b, _ in date_order_pairs(order.columns):
+            out.append(_later(b, a, f"{t}.{b}.not_before_{a}"))
+    for cond in book.conditional:
+        if cond.required:
+            out.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", {"column": cond.column},
+                                       f"{t}.{cond.column}.required_when",
+                                       (cond.when, "in", cond.values)))
+        if cond.otherwise_empty:
+            out.append(ExpectationSpec("ExpectColumnValuesToBeNull", {"column": cond.column},
+                                       f"{t}.{cond.column}.empty_unless",
+                                       (cond.when, "not_in", cond.values)))
+    for wp in book.within_parent:
+        rid = f"{t}.{wp.column}.within_parent"
+        out.append(_later(wp.column, f"_parent_{wp.start}", rid))
+        out.append(_later(f"_parent_{wp.end}", wp.column, rid))
+    for cv in book.code_validity:
+        rid = f"{t}.{cv.column}.valid_on_{cv.date}"
+        out.append(_later(cv.date, f"_valid_from_{cv.column}", rid))
+        out.append(_later(f"_valid_to_{cv.column}", cv.date, rid))
+    return out
+
+
+def _later(later: str, earlier: str, rule: str) -> ExpectationSpec:
+    return ExpectationSpec("ExpectColumnPairValuesAToBeGreaterThanB",
+                           {"column_A": later, "column_B": earlier, "or_equal": True,
+                            "ignore_row_if": "either_value_is_missing"}, rule)
+
+
+def ephemeral_context():
+    """(gx module, an in-memory GE context without analytics or progress bars)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    # GE fingerprints every in-memory batch by hashing the whole frame (seconds for millions of
+    # rows) unless it is above this size; the fingerprint is only batch metadata
+    pandas_engine.HASH_THRESHOLD = 0
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(),
+                               analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False))
+    return gx, gx.get_context(mode="ephemeral", project_config=config)
+
+
+def build_suite(contract: TableContract, extraction_date: dt.date, name: str | None = None):
+    """A Great Expectations ``ExpectationSuite`` for one staged table (imports GE lazily).
+
+    Needs an active GE context (``ephemeral_context`` makes one if none was made yet).
+    """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.exceptions import DataContextRequiredError
+    from great_expectations.expectations.row_conditions import Column
+
+    expectations = []
+    for spec in expectation_specs(contract, extraction_date):
+        kwargs = dict(spec.kwargs)
+        if spec.row_condition:
+            column, op, values = spec.row_condition
+            kwargs["row_condition"] = (Column(column).is_in(values) if op == "in"
+                                       else Column(column).is_not_in(values))
+        expectations.append(getattr(gxe, spec.type)(**kwargs, meta={"rule": spec.rule}))
+    suite = gx.ExpectationSuite(name=name or f"{contract.table}_contract")
+    try:
+        suite.add_expectation(expectations[0])
+    except DataContextRequiredError:
+        ephemeral_context()
+        suite = gx.ExpectationSuite(name=name or f"{contract.table}_contract")
+        suite.add_expectation(expectations[0])
+    for expectation in expectations[1:]:
+        suite.add_expectation(expectation)
+    return suite

@@ -1,0 +1,119 @@
+"""Attest a staged table with the Great Expectations suite generated from its contract.
+
+After quarantine, every staged row must meet every expectation: this is an independent check
+(a different engine and different code from the SQL rules) that quarantine let nothing through.
+Results keep counts only: the suite runs with a result format that copies no values
+(``BASIC`` with ``exclude_unexpected_values`` and no partial lists), and only the expectation
+type, columns, rule, success and counts are kept. Great Expectations is imported lazily here.
+
+Above ``attestation.max_rows`` staged rows (``validation.yaml``) a repeatable random sample is
+attested; the SQL rules always check every row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from pipeline.contracts.expectations import attestation_sql, build_suite, ephemeral_context
+from pipeline.contracts.schema import TableContract, load_policy
+from pipeline.ingest.errors import ExtractError
+from pipeline.ingest.warehouse import delete_table_rows, ensure_schemas
+
+# no values, no partial lists, no row indexes: counts only
+RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0,
+                 "exclude_unexpected_values": True, "include_unexpected_rows": False,
+                 "return_unexpected_index_query": False}
+SAMPLE_SEED = 20261128
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """One expectation's outcome: counts only."""
+
+    expectation: str
+    columns: str
+    rule: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+
+
+@dataclass(frozen=True)
+class Attestation:
+    table: str
+    rows_staged: int
+    rows_checked: int
+    results: tuple[ExpectationResult, ...]
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def failed(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success]
+
+
+def run_suite(frame, contract: TableContract, extraction_date: dt.date) -> list[dict]:
+    """Validate a pandas frame against the table's suite; the raw GE result as dicts."""
+    gx, ctx = ephemeral_context()
+    batch = (ctx.data_sources.add_pandas(f"staging_{contract.table}")
+             .add_dataframe_asset(contract.table)
+             .add_batch_definition_whole_dataframe("whole"))
+    suite = ctx.suites.add(build_suite(contract, extraction_date))
+    definition = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"attest_{contract.table}", data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
+    return result.to_json_dict()["results"]
+
+
+def counts_only(raw_results: list[dict]) -> tuple[ExpectationResult, ...]:
+    """Keep type, columns, rule, success and counts of each result (drop everything else)."""
+    out = []
+    for r in raw_results:
+        cfg = r["expectation_config"]
+        kwargs = cfg.get("kwargs", {})
+        cols = ",".join(str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs)
+        res = r.get("result") or {}
+        out.append(ExpectationResult(
+            expectation=cfg["type"], columns=cols, rule=(cfg.get("meta") or {}).get("rule", ""),
+            success=bool(r["success"]), element_count=res.get("element_count"),
+            unexpected_count=res.get("unexpected_count")))
+    return tuple(out)
+
+
+def attest_staged(con: duckdb.DuckDBPyConnection, extract_id: str, contract: TableContract,
+                  max_rows: int | None = None) -> Attestation:
+    """Run the contract's suite on this extract's staged rows; record counts in meta."""
+    ensure_schemas(con)
+    row = con.execute("SELECT extraction_date FROM meta.extracts WHERE extract_id = ?",
+                      [extract_id]).fetchone()
+    if row is None:
+        raise ExtractError(f"extract {extract_id!r} has not been loaded")
+    xdate = row[0]
+    max_rows = load_policy().attestation_max_rows if max_rows is None else max_rows
+    frame_sql = attestation_sql(contract)
+    staged = con.execute(f"SELECT count(*) FROM staging.{contract.table} WHERE "
+                         "_extract_id = ?", [extract_id]).fetchone()[0]
+    sql = frame_sql.sql
+    if staged > max_rows:
+        sql = (f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(max_rows)} ROWS) "
+               f"REPEATABLE ({SAMPLE_SEED})")
+    params = {"eid": extract_id, "xdate": xdate}
+    frame = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
+    results = counts_only(run_suite(frame, contract, xdate))
+    attestation = Attestation(contract.table, int(staged), len(frame), results)
+    _record(con, extract_id, attestation)
+    return attestation
+
+
+def _record(con: duckdb.DuckDBPyConnection, extract_id: str, att: Attestation) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    delete_table_rows(con, "meta.attestations", extract_id, att.table)
+    con.executemany(
+        "INSERT INTO meta.attestations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [[extract_id, att.table, r.expectation, r.columns, r.success, r.element_count,
+          r.unexpected_count, att.rows_checked, att.rows_staged, now] for r in att.results])

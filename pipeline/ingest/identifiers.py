@@ -1,0 +1,168 @@
+"""Identifier guard: refuse a file that carries direct identifiers before any of it is stored.
+
+Two checks, both driven by ``data_contracts/identifiers.yaml``: header names that look like
+identifier columns, and values that look like identifiers (names, dates of birth, addresses,
+postcodes, PNC/NHS/NI numbers, e-mail addresses, phone numbers) or that should be pseudonymised
+keys but are not. Values are only tested when they do not already meet the contract, so a valid
+code, key or date is never mistaken for an identifier. The error names the file, column, kind,
+number of rows and first line: never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipeline.contracts.rules import conforms, ident, sql_str
+from pipeline.contracts.schema import (
+    ColumnSpec,
+    IdentifierRules,
+    TableContract,
+    load_identifier_rules,
+    load_policy,
+)
+from pipeline.ingest.errors import ExtractError
+
+NOT_PSEUDONYMISED = "values that are not pseudonymised keys of the agreed format"
+FIX = ("nothing of the file was stored; remove direct identifiers and pseudonymise keys "
+       "(python -m pipeline.provider_tools pseudonymise), then re-send")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Where identifier-like values were found: column, kind, how many rows, first line."""
+
+    column: str
+    kind: str
+    rows: int
+    first_line: int
+
+    def describe(self) -> str:
+        return (f"column {self.column!r} holds {self.kind} ({self.rows} row(s), first at line "
+                f"{self.first_line})")
+
+
+def normalise_name(name: str) -> str:
+    """Header name in lower case with spaces and punctuation as underscores."""
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def identifier_columns(header: list[str], contract: TableContract,
+                       rules: IdentifierRules | None = None) -> list[tuple[str, str]]:
+    """(column, kind) for header columns outside the contract whose name looks like one."""
+    rules = rules or load_identifier_rules()
+    found = []
+    for name in header:
+        if name in contract.column_names:
+            continue
+        norm = normalise_name(name)
+        for pat in rules.column_names:
+            if re.search(pat.pattern, norm):
+                found.append((name, pat.kind))
+                break
+    return found
+
+
+def refuse_identifier_columns(path: Path, header: list[str], contract: TableContract) -> None:
+    """Raise if the header names a direct-identifier column (the name is not a value)."""
+    found = identifier_columns(header, contract)
+    if found:
+        cols = "; ".join(f"column {c!r} looks like {kind}" for c, kind in found)
+        raise ExtractError(f"{path}: refused by the identifier guard: {cols}; {FIX}")
+
+
+def _odd(col: ColumnSpec, max_len: int) -> str:
+    """SQL: the column's text when it does not meet the contract, else NULL.
+
+    The relation's values are already cleaned (no quotes or surrounding spaces, empty = NULL).
+    """
+    t = ident(col.name)
+    if col.pseudonymised:  # a key column must hold keys of the agreed format, nothing else
+        return f"CASE WHEN NOT regexp_full_match({t}, {sql_str(col.pattern)}) THEN {t} END"
+    if col.type == "DATE":  # any readable date is a date, not an identifier (cheaper test)
+        return f"CASE WHEN TRY_CAST({t} AS DATE) IS NULL THEN {t} END"
+    return f"CASE WHEN NOT {conforms(col, t, max_len)} THEN {t} END"
+
+
+def value_checks(contract: TableContract, present: list[str],
+                 rules: IdentifierRules | None = None) -> list[tuple[str, str, str]]:
+    """(column, kind, SQL predicate over the column's non-conforming text ``"<column>$odd"``)."""
+    rules = rules or load_identifier_rules()
+    checks = []
+    for col in contract.columns:
+        if col.name not in present:
+            continue
+        odd = ident(f"{col.name}$odd")
+        if col.pseudonymised:
+            checks.append((col.name, NOT_PSEUDONYMISED, f"{odd} IS NOT NULL"))
+        for pat in rules.values:
+            if pat.skip_date_columns and col.type == "DATE":
+                continue
+            if pat.skip_allowed_columns and col.allowed:
+                continue
+            checks.append((col.name, pat.kind, f"regexp_matches({odd}, {sql_str(pat.pattern)})"))
+    return checks
+
+
+def misfit_sql(contract: TableContract, present: list[str]) -> tuple[str, str]:
+    """(select list, filter) picking each value that does not meet the contract.
+
+    The select list gives ``"<column>$odd"`` per column (the trimmed text, or NULL when the
+    value conforms); the filter keeps rows with at least one such value. A clean file yields
+    no rows, so the identifier patterns below never run on it.
+    """
+    cols = [c for c in contract.columns if c.name in present]
+    max_len = load_policy().max_text_length
+    select = ", ".join(f"{_odd(c, max_len)} AS {ident(c.name + '$odd')}" for c in cols)
+    where = " OR ".join(f"{ident(c.name + '$odd')} IS NOT NULL" for c in cols)
+    return select or "NULL AS _none", where or "FALSE"
+
+
+def find_identifiers(con: duckdb.DuckDBPyConnection, misfits: str, contract: TableContract,
+                     present: list[str], order_col: str = "_line") -> list[Finding]:
+    """Identifier-like values per column and kind among the rows of ``misfits``.
+
+    ``misfits`` is a relation with ``order_col`` and the ``"<column>$odd"`` columns of
+    ``misfit_sql``. Returns findings whose ``first_line`` is the smallest ``order_col``.
+    """
+    checks = value_checks(contract, present)
+    if not checks or not con.execute(f"SELECT count(*) FROM {misfits}").fetchone()[0]:
+        return []
+    aggs = ", ".join(
+        f"count(*) FILTER (WHERE {pred}), min({ident(order_col)}) FILTER (WHERE {pred})"
+        for _, _, pred in checks)
+    row = con.execute(f"SELECT {aggs} FROM {misfits}").fetchall()[0]
+    found = []
+    for i, (column, kind, _) in enumerate(checks):
+        n, first = row[2 * i], row[2 * i + 1]
+        if n:
+            found.append(Finding(column, kind, int(n), int(first)))
+    return found
+
+
+def refuse(path: Path, found: list[Finding]) -> None:
+    """Raise the guard's one-line error (file, columns, kinds, counts, first lines; no values)."""
+    if found:
+        detail = "; ".join(f.describe() for f in found[:4])
+        more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+        raise ExtractError(f"{path}: refused by the identifier guard: {detail}{more}; {FIX}")
+
+
+def refuse_identifier_values(con: duckdb.DuckDBPyConnection, relation: str, path: Path,
+                             contract: TableContract, present: list[str]) -> None:
+    """Raise if ``relation`` (cleaned file columns as text plus ``_line``) holds identifiers.
+
+    The misfits go to a temporary table (in memory, dropped at once) so the file is scanned
+    only once.
+    """
+    select, where = misfit_sql(contract, present)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _misfits AS SELECT _line, {select} "
+                f"FROM {relation} WHERE {where}")
+    try:
+        found = find_identifiers(con, "_misfits", contract, present)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _misfits")
+    refuse(path, found)

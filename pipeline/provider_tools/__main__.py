@@ -1,0 +1,3 @@
+from pipeline.provider_tools.cli import main
+
+raise SystemExit(main())
