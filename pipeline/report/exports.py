@@ -7,19 +7,21 @@ stays in the warehouse, for researchers inside the secure environment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from pipeline.config import EvaluationConfig
-from pipeline.disclosure import publish_count, withhold_small_estimates
+from pipeline.disclosure import is_suppressed, publish_count, withhold_small_estimates
 from pipeline.report.flow import protect_flow
 from pipeline.report.numbers import policy_from, read_optional
 from pipeline.synth.landing import copy_frame
 from pipeline.warehouse_io import read_extract
 
 COUNT_COLUMNS = ("n_treated", "n_comparison", "events_treated", "events_comparison")
+INTEGER = re.compile(r"(?<![\d.])\d+(?![\d.])")
 
 
 def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
@@ -34,6 +36,9 @@ def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
                                    estimate_cols=["estimate", "lower", "upper", "p"])
     for col in COUNT_COLUMNS:
         out[col] = [publish_count(int(v), policy) for v in out[col]]
+    # notes may quote counts (e.g. units trimmed): small ones become the suppressed label
+    out["note"] = out["note"].fillna("").map(lambda text: INTEGER.sub(
+        lambda m: policy.suppressed_label if is_suppressed(int(m[0]), policy) else m[0], text))
     return out.drop(columns="_fewest")
 
 

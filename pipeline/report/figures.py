@@ -147,12 +147,17 @@ def forest_plot(rows: pd.DataFrame, path: Path, xlabel: str = "Hazard ratio (log
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_minor_formatter(lambda v, _: "")
     ax.set_yticks(y, labels=rows["label"])
+    left = min(lo, 0.5)
     for yi, withheld in zip(y, ~shown, strict=True):
         if withheld:
-            ax.text(1, yi, "withheld (fewer than 10 events)", va="center", ha="center",
-                    fontsize=7, color=GREY)
-    ax.set_xlabel(xlabel + "\n← fewer reoffences with treatment        "
-                  "more reoffences with treatment →", fontsize=8)
+            ax.text(left * 1.05, yi, "withheld: too few events", va="center", ha="left",
+                    fontsize=7, color=GREY,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+    if "group" in rows.columns:  # a rule between groups of rows (e.g. analyses | subgroups)
+        change = np.flatnonzero(rows["group"].to_numpy()[1:] != rows["group"].to_numpy()[:-1])
+        for i in change:
+            ax.axhline(y[i] - 0.5, color="#bbbbbb", lw=0.8)
+    ax.set_xlabel(xlabel + "\n← favours treatment        favours comparison →", fontsize=8)
     ax.grid(axis="y", visible=False)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})

@@ -14,7 +14,13 @@ import pandas as pd
 
 from pipeline.analysis.estimates import AT_RISK_MONTHS, month_days
 from pipeline.config import EvaluationConfig
-from pipeline.disclosure import DisclosurePolicy, is_suppressed, publish_count
+from pipeline.disclosure import (
+    DisclosurePolicy,
+    is_suppressed,
+    protect_rate,
+    protect_table,
+    publish_count,
+)
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.provenance import provenance
@@ -106,6 +112,39 @@ def _flow(con, extract_id, policy) -> dict:
         if not any(is_suppressed(v, policy) for v in (n, of - n)):
             out[arm].append({"step": step, "label": label, "n": publish_count(n, policy)})
     return out
+
+
+INTERACTION_LABELS = {"subgroup:srp_type": "typology", "subgroup:risk_rating": "risk level",
+                      "subgroup:victim_relationship": "relationship to the victim",
+                      "subgroup:site": "site", "dose:sessions": "sessions attended"}
+TABLE_LABELS = {"police_persons": "Police: people", "police_offences": "Police: offences",
+                "clinic_referrals": "Clinic: referrals", "clinic_sessions": "Clinic: sessions"}
+
+
+def _data_quality(con, extract_id: str, policy: DisclosurePolicy) -> dict:
+    """Rows received, loaded, set aside and rejected per file (complementary suppression so
+    that no small count can be recovered from the totals), rules broken, linkage rate."""
+    from pipeline.ingest.quality import data_quality_summary
+
+    dq = data_quality_summary(con, extract_id)
+    counts = pd.DataFrame({t: {"loaded": v["loaded"], "quarantined": v["quarantined"],
+                               "rejected": v["rejected"]} for t, v in dq["tables"].items()}).T
+    published = protect_table(counts.astype(int), policy).published
+    rows = [{"file": TABLE_LABELS.get(t, t), "received": r["Total"], "loaded": r["loaded"],
+             "quarantined": r["quarantined"], "rejected": r["rejected"]}
+            for t, r in published.iterrows() if t != "Total"]
+    total = published.loc["Total"]
+    link = dq["linkage"]
+    rules = sorted(dq["quarantined_by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return {
+        "rows": rows,
+        "total": {"received": total["Total"], "loaded": total["loaded"],
+                  "quarantined": total["quarantined"], "rejected": total["rejected"]},
+        "reconciles": bool(dq["reconciles"]),
+        "linkage_percent": protect_rate(link["linked_people"], link["clinic_people"], policy)
+        if link["clinic_people"] else "–",
+        "rules": [{"rule": rule, "rows_n": publish_count(n, policy)} for rule, n in rules[:8]],
+        "rules_more_n": publish_count(max(len(rules) - 8, 0), policy)}
 
 
 def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
@@ -258,6 +297,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
                    "comparison_n": publish_count(n_comparison, policy),
                    "shortfall_n": publish_count(max(cfg.min_treated - n_treated, 0), policy)},
         "flow": _flow(con, extract_id, policy),
+        "data_quality": _data_quality(con, extract_id, policy),
         "figures": {},
     }
     if not sufficient:
@@ -265,6 +305,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     est = Estimates(read_optional(con, "analysis.survival_estimates", extract_id),
                     read_optional(con, "analysis.comparison_estimates", extract_id))
     balance = read_optional(con, "analysis.balance", extract_id)
+    if balance is not None and "cohort" in balance.columns:
+        balance = balance[balance["cohort"] == "started"]
     after = balance[balance["method"] != "before"] if balance is not None else None
     balanced = bool(after is not None and len(after) and (after["smd"].abs() <= 0.1).all())
     doc["summary"] = _headline(est, cfg, policy, balanced)
@@ -357,6 +399,8 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         "same_victim": {arm: _effect(est.get("naive", "same_victim_share", arm), policy,
                                      "pct")["estimate"] for arm in ("treated", "comparison")},
         "ph_test_p": W.fmt_p((est.get(main, "ph_test_treated") or {}).get("p")),
-        "interaction_p": {r["analysis"]: W.fmt_p(r["p"]) for r in est.frame[
-            est.frame["measure"] == "interaction_p"].to_dict("records")},
+        "interaction": [
+            {"subgroup": INTERACTION_LABELS.get(r["analysis"], r["analysis"]),
+             "p": W.fmt_p(r["p"])}
+            for r in est.frame[est.frame["measure"] == "interaction_p"].to_dict("records")],
     }

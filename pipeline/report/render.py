@@ -39,16 +39,20 @@ def draw_figures(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluatio
     at_risk = at_risk_grid(km, [month_days(m) for m in AT_RISK_MONTHS])
     figures["km"] = km_figure(km, at_risk, policy, folder / "km.png").name
     balance = read_optional(con, "analysis.balance", extract_id)
-    if balance is not None:
+    if balance is not None and "cohort" in balance.columns:
+        balance = balance[balance["cohort"] == "started"]
+    if balance is not None and len(balance):
         figures["love"] = love_plot(balance, folder / "love.png").name
     propensity = read_optional(con, "analysis.propensity", extract_id)
     if propensity is not None:
         ps = propensity[propensity["cohort"] == "started"]
         figures["overlap"] = overlap_figure(ps, folder / "overlap.png").name
-    rows = doc["results"]["hr_rows"] + doc["results"]["subgroups"]
+    rows = [dict(r, group="analyses") for r in doc["results"]["hr_rows"]] + \
+        [dict(r, group="subgroups") for r in doc["results"]["subgroups"]]
     if rows:
         frame = pd.DataFrame([{"label": r["label"], "estimate": r["value"],
-                               "lower": r["lower"], "upper": r["upper"]} for r in rows])
+                               "lower": r["lower"], "upper": r["upper"], "group": r["group"]}
+                              for r in rows])
         frame = frame.astype({"estimate": float, "lower": float, "upper": float})
         figures["forest"] = forest_plot(frame, folder / "forest.png").name
     return figures

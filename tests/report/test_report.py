@@ -17,7 +17,8 @@ from pipeline.disclosure.checks import find_small_counts_in_text
 from pipeline.report.render import TEMPLATE, render_report
 
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-HEADINGS = ["Summary", "The programme and who is compared", "Are the groups comparable?",
+HEADINGS = ["Summary", "The programme and who is compared", "Data quality",
+            "Are the groups comparable?",
             "Results", "Methods", "Limitations", "Glossary", "Provenance"]
 
 
