@@ -13,7 +13,8 @@ from pipeline.report.numbers import policy_from
 from pipeline.report.render import render_report
 
 
-@dg.asset(group_name="report", partitions_def=EXTRACTS, deps=[survival_estimates],
+@dg.asset(group_name="report", partitions_def=EXTRACTS,
+          deps=[survival_estimates, "comparison_estimates", "data_quality_report"],
           kinds={"pdf"},
           check_specs=[dg.AssetCheckSpec("no_small_counts", asset="funder_report",
                                          description="no published count below the threshold")])
@@ -33,8 +34,8 @@ def funder_report(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                            metadata={"findings": len(findings)})])
 
 
-@dg.asset(group_name="report", partitions_def=EXTRACTS, deps=[survival_estimates],
-          kinds={"csv", "parquet"})
+@dg.asset(group_name="report", partitions_def=EXTRACTS,
+          deps=[survival_estimates, "comparison_estimates"], kinds={"csv", "parquet"})
 def summary_exports(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                     paths: ProjectPaths) -> dg.MaterializeResult:
     """Disclosure-controlled summary tables (estimates, flow, proportions) for sharing."""

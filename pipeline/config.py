@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,35 @@ from pipeline.contracts.schema import load_offence_codes
 
 class ConfigError(ValueError):
     """The evaluation config is invalid: the message names the file, key and the fix."""
+
+
+Trim = str | tuple[float, float] | None  # None | "common_support" | (lo, hi) on the score
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """Treated-vs-comparison settings (``analysis.comparison`` in the YAML; all optional).
+
+    Defaults: 1:1 nearest-neighbour matching on the logit of the propensity score within risk
+    sets, caliper 0.2 SD of the logit (Austin 2011), without replacement, treated people in
+    order of decreasing score (MatchIt's default; ``random`` uses ``analysis.seed``); no
+    trimming in the main analyses; common-support trimming in the trimmed weighting
+    sensitivity analysis; 200 bootstrap resamples; subgroups by typology, risk level, victim
+    relationship and site; dose bands from 1, 10 and 16 sessions; balance threshold 0.1.
+    """
+
+    propensity_squares: tuple[str, ...] = ()
+    trim: Trim = None
+    k: int = 1
+    caliper: float | None = 0.2
+    replace: bool = False
+    order: str = "largest"
+    sensitivity_calipers: tuple[float, ...] = (0.1, 0.5)
+    sensitivity_trim: Trim = "common_support"
+    bootstrap_replicates: int = 200
+    subgroups: tuple[str, ...] = ("srp_type", "risk_rating", "victim_relationship", "site")
+    dose_bands: tuple[int, ...] = (1, 10, 16)
+    balance_threshold: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,6 +71,7 @@ class EvaluationConfig:
     disclosure: dict[str, Any]
     sha256: str
     source: str
+    comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
 
     def index_window_end(self, extraction_date: dt.date) -> dt.date:
         """Last index date: given, or leaving a month of follow-up before the censoring date."""
@@ -128,4 +158,74 @@ def load_config(path: Path) -> EvaluationConfig:
         stratify_by_site=bool(_get(raw, "analysis.stratify_by_site", src, bool, False)),
         landmark_days=int(_get(raw, "analysis.landmark_days", src, int, 180)),
         disclosure=_get(raw, "disclosure", src, dict, {}) or {},
-        sha256=hashlib.sha256(text).hexdigest(), source=src)
+        sha256=hashlib.sha256(text).hexdigest(), source=src,
+        comparison=_comparison(raw, src))
+
+
+SUBGROUP_VARIABLES = ("srp_type", "risk_rating", "victim_relationship", "site", "sex",
+                      "personality_disorder", "substance_misuse", "psychosis")
+
+
+def _trim(value: Any, key: str, src: str) -> Trim:
+    if value is None or value == "common_support":
+        return value
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int | float) for v in value) and 0 <= value[0] < value[1] <= 1):
+        return (float(value[0]), float(value[1]))
+    raise ConfigError(f"{src}: '{key}' must be null, common_support or [lo, hi] with "
+                      "0 <= lo < hi <= 1 (bounds on the propensity score)")
+
+
+def _comparison(raw: dict, src: str) -> ComparisonConfig:
+    """Validate ``analysis.comparison`` (every key optional; defaults in ComparisonConfig)."""
+    d = ComparisonConfig()
+    base = "analysis.comparison"
+    if _get(raw, base, src, dict, None) is None:
+        return d
+
+    def get(key: str, kind: type | tuple, default: Any) -> Any:
+        value = _get(raw, f"{base}.{key}", src, kind, default)
+        return default if value is None and default is not None else value
+
+    numeric = set(KNOWN_COVARIATES) - {"sex", "ethnicity_group", "site", "victim_relationship"}
+    squares = tuple(get("propensity_squares", list, []))
+    if not set(squares) <= numeric:
+        raise ConfigError(f"{src}: {base}.propensity_squares must name numeric covariates "
+                          f"({', '.join(sorted(numeric))})")
+    k = get("matching.k", int, d.k)
+    caliper = _get(raw, f"{base}.matching.caliper", src, (int, float), d.caliper)
+    calipers = tuple(float(c) for c in get("matching.sensitivity_calipers", list,
+                                           list(d.sensitivity_calipers)))
+    order = get("matching.order", str, d.order)
+    boot = get("weighting.bootstrap_replicates", int, d.bootstrap_replicates)
+    subgroups = tuple(get("subgroups", list, list(d.subgroups)))
+    bands = tuple(get("dose_bands", list, list(d.dose_bands)))
+    threshold = float(get("balance_threshold", (int, float), d.balance_threshold))
+    if k < 1:
+        raise ConfigError(f"{src}: {base}.matching.k must be a positive whole number")
+    if (caliper is not None and caliper <= 0) or any(c <= 0 for c in calipers):
+        raise ConfigError(f"{src}: {base}.matching calipers must be positive (SDs of the logit)")
+    if order not in ("largest", "smallest", "data", "random"):
+        raise ConfigError(f"{src}: {base}.matching.order must be largest, smallest, data or "
+                          "random")
+    if boot < 0:
+        raise ConfigError(f"{src}: {base}.weighting.bootstrap_replicates must not be negative")
+    if not set(subgroups) <= set(SUBGROUP_VARIABLES):
+        raise ConfigError(f"{src}: {base}.subgroups must be among {', '.join(SUBGROUP_VARIABLES)}")
+    if not bands or any(not isinstance(b, int) for b in bands) or list(bands) != sorted(
+            set(bands)) or bands[0] < 1:
+        raise ConfigError(f"{src}: {base}.dose_bands must be increasing whole numbers of "
+                          "sessions starting at 1 or more")
+    if threshold <= 0:
+        raise ConfigError(f"{src}: {base}.balance_threshold must be positive")
+    return ComparisonConfig(
+        propensity_squares=squares,
+        trim=_trim(get("trim", (str, list), None), f"{base}.trim", src),
+        k=k, caliper=None if caliper is None else float(caliper),
+        replace=bool(get("matching.replace", bool, d.replace)), order=order,
+        sensitivity_calipers=calipers,
+        sensitivity_trim=_trim(_get(raw, f"{base}.weighting.sensitivity_trim", src, (str, list),
+                                    d.sensitivity_trim), f"{base}.weighting.sensitivity_trim",
+                               src),
+        bootstrap_replicates=boot, subgroups=subgroups, dose_bands=bands,
+        balance_threshold=threshold)

@@ -7,13 +7,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 import assets.analysis
+import assets.comparison
 import assets.ingest
 import assets.report
 from assets.common import EXTRACTS, ProjectPaths
 from pipeline.landing import complete_extracts
 from pipeline.settings import Settings
 
-ASSET_MODULES = [assets.ingest, assets.analysis, assets.report]
+ASSET_MODULES = [assets.ingest, assets.analysis, assets.comparison, assets.report]
 
 evaluate_extract = dg.define_asset_job(
     "evaluate_extract", selection=dg.AssetSelection.all(), partitions_def=EXTRACTS,
