@@ -10,6 +10,7 @@ import pandas as pd
 from pipeline.analysis.estimates import month_days
 from pipeline.disclosure import DisclosurePolicy, cut_survival_curve, publish_count
 from pipeline.report.style import ARM_COLOURS, ARM_LABELS, GREY, apply_style
+from pipeline.report.wording import covariate_label
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -83,7 +84,7 @@ def love_plot(balance: pd.DataFrame, path: Path, threshold: float = 0.1) -> Path
         ax.scatter(vals.reindex(order), y, marker=marker, color=colour, s=22,
                    label=labels[method], zorder=3)
     ax.axvline(threshold, color="#999999", ls="--", lw=1)
-    ax.set_yticks(y, labels=[c.replace("_", " ") for c in order])
+    ax.set_yticks(y, labels=[covariate_label(c) for c in order])
     ax.set_xlabel("Absolute standardised mean difference (treated vs comparison)")
     ax.set_xlim(left=0)
     ax.legend(loc="lower right")

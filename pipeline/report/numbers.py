@@ -151,6 +151,8 @@ def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
     """An estimate is withheld when either arm has fewer events than the policy allows."""
     if row is None:
         return True
+    if str(row.get("note") or "").startswith("withheld"):  # flagged by the analysis itself
+        return True
     arms = (("n_treated", "events_treated"), ("n_comparison", "events_comparison"))
     events = [row.get(e) for n, e in arms if row.get(n)]  # arms that exist in this analysis
     return any(e is not None and e < policy.min_events_for_estimate for e in events)
@@ -307,7 +309,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     balance = read_optional(con, "analysis.balance", extract_id)
     if balance is not None and "cohort" in balance.columns:
         balance = balance[balance["cohort"] == "started"]
-    after = balance[balance["method"] != "before"] if balance is not None else None
+    # the main analysis (matching) decides the design's strength; weighting is a sensitivity
+    after = balance[balance["method"] == "matched"] if balance is not None else None
     balanced = bool(after is not None and len(after) and (after["smd"].abs() <= 0.1).all())
     doc["summary"] = _headline(est, cfg, policy, balanced)
     doc["comparability"] = _comparability(con, extract_id, balance, policy)
@@ -324,14 +327,14 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
                                aggfunc="first")
     rows = []
     for cov in wide.index:
-        row = {"covariate": cov.replace("_", " ")}
+        row = {"covariate": W.covariate_label(cov)}
         for method in ("before", "matched", "weighted_att"):
             v = wide.loc[cov].get(method) if method in wide.columns else None
             row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
         rows.append(row)
-    after = balance[balance["method"] != "before"]
+    after = balance[balance["method"].isin(["matched", "weighted_att"])]
     flagged = sorted(after.loc[after["smd"].abs() > 0.1, "covariate"].unique())
-    out.update({"rows": rows, "imbalanced": [c.replace("_", " ") for c in flagged],
+    out.update({"rows": rows, "imbalanced": [W.covariate_label(c) for c in flagged],
                 "all_balanced": not flagged})
     summary = read_optional(con, "analysis.match_summary", extract_id)
     if summary is not None:
@@ -339,10 +342,13 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
         if len(s):
             s = s.iloc[0]
             unmatched = int(s["n_treated"] - s["n_matched"])
+            share_ok = not any(is_suppressed(v, policy) for v in (unmatched,
+                                                                   int(s["n_matched"])))
             out["matching"] = {
                 "treated_n": publish_count(int(s["n_treated"]), policy),
                 "matched_n": publish_count(int(s["n_matched"]), policy),
                 "unmatched_n": publish_count(unmatched, policy),
+                "unmatched_percent": pct(unmatched / s["n_treated"]) if share_ok else "–",
                 "controls_n": publish_count(int(s["n_controls_used"]), policy)}
     overlap = read_optional(con, "analysis.overlap", extract_id)
     if overlap is not None:

@@ -89,3 +89,25 @@ def maryland_level(adjusted: bool, balanced: bool, matched_in_time: bool) -> tup
         return 2, ("an adjusted comparison, but some measured characteristics remain "
                    "imbalanced after adjustment")
     return 2, "an unadjusted comparison of treated and untreated groups"
+
+
+COVARIATE_LABELS = {
+    "age": "age", "sex": "sex", "site": "site", "days_since_qualifying":
+    "days since qualifying offence", "victim_relationship": "relationship to victim",
+    "prior_sh": "prior stalking/harassment offences", "prior_violence":
+    "prior violent offences", "prior_other": "prior other offences", "prior_sh_convictions":
+    "prior stalking/harassment convictions", "prior_custody": "prior custody",
+    "ethnicity_group": "ethnicity",
+}
+
+
+def covariate_label(name: str) -> str:
+    """Readable label for a covariate or one level of it ('victim_relationship_ex_partner' →
+    'relationship to victim: ex partner')."""
+    for key in sorted(COVARIATE_LABELS, key=len, reverse=True):
+        if name == key:
+            return COVARIATE_LABELS[key]
+        if name.startswith(key + "_") or name.startswith(key + "["):
+            level = name[len(key) + 1:].strip("[]").removeprefix("T.")
+            return f"{COVARIATE_LABELS[key]}: {level.replace('_', ' ')}"
+    return name.replace("_", " ")
