@@ -49,10 +49,30 @@ def landmark_frame(con: duckdb.DuckDBPyConnection, extract_id: str,
     return frame
 
 
+ASSESSMENT = ("srp_type", "risk_rating")
+ASSESSMENT_FLAGS = ("personality_disorder", "psychosis", "substance_misuse")
+
+
+def treated_design(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
+    """Index-date covariates plus the clinic assessment (known for treated people only):
+    typology and risk level as categories, clinical flags as 0/1; constant columns dropped."""
+    from pipeline.comparison.propensity import DesignSpec
+
+    x = design(frame, cfg, exclude=("site",))
+    known = [c for c in ASSESSMENT if frame[c].notna().all()]
+    if known:
+        spec = DesignSpec.from_data(frame, [], known)
+        x = x.join(spec.frame(frame).drop(columns="const"))
+    for flag in ASSESSMENT_FLAGS:
+        if frame[flag].notna().all():
+            x[flag] = frame[flag].astype(float)
+    return x.loc[:, x.std(ddof=0) > 0]
+
+
 def treated_only_estimates(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
     """Adjusted Cox HRs for completing (vs not) and per DOSE_STEP sessions, from the landmark."""
     rows = []
-    x = design(frame, cfg, exclude=("site",)) if len(frame) else pd.DataFrame()
+    x = treated_design(frame, cfg) if len(frame) else pd.DataFrame()
     for measure, exposure, label in (
             ("hr_completers", "completed_by_landmark", "completers vs non-completers"),
             ("hr_per_5_sessions", "dose", f"per {DOSE_STEP} sessions attended")):
@@ -70,7 +90,8 @@ def treated_only_estimates(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.Dat
             s = res.summary.loc[exposure]
             rows.append(_row("treated_only", measure, counts, s["hr"], s["lower"], s["upper"],
                              s["p"], unit="ratio",
-                             note=f"{label}; landmark {cfg.landmark_days} days; adjusted"))
+                             note=f"{label}; landmark {cfg.landmark_days} days; adjusted, "
+                             "including the clinic assessment"))
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
             rows.append(_row("treated_only", measure, counts, np.nan, unit="ratio",
                              note=f"not estimable ({type(exc).__name__})"))
