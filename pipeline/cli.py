@@ -38,8 +38,9 @@ def run_extract(extract_id: str, settings: Settings, instance=None) -> bool:
     instance = instance or _instance(settings)
     instance.add_dynamic_partitions(EXTRACTS.name, [extract_id])
     job = defs.resolve_job_def("evaluate_extract")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = job.execute_in_process(partition_key=extract_id, instance=instance,
-                                    raise_on_error=False)
+                                    raise_on_error=False, run_config=quiet)
     if not result.success:
         for event in result.all_events:
             if event.is_failure and event.step_key:
