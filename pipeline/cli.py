@@ -38,15 +38,18 @@ def run_extract(extract_id: str, settings: Settings, instance=None) -> bool:
     instance = instance or _instance(settings)
     instance.add_dynamic_partitions(EXTRACTS.name, [extract_id])
     job = defs.resolve_job_def("evaluate_extract")
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # Dagster's own console output is silenced; failures are printed below as one line each
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = job.execute_in_process(partition_key=extract_id, instance=instance,
                                     raise_on_error=False, run_config=quiet)
     if not result.success:
         for event in result.all_events:
             if event.is_failure and event.step_key:
                 error = event.event_specific_data.error  # type: ignore[union-attr]
-                print(f"FAILED {event.step_key}: {error.message.strip().splitlines()[-1]}",
-                      file=sys.stderr)
+                line = error.message.strip().splitlines()[-1]
+                if line.startswith("dagster."):  # "dagster...Failure: <our one-line message>"
+                    line = line.split(": ", 1)[-1]
+                print(f"FAILED {event.step_key}: {line}", file=sys.stderr)
     return result.success
 
 
