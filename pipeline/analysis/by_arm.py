@@ -22,13 +22,6 @@ def km_by_arm(frame: pd.DataFrame, conf_type: str = "log-log") -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def at_risk_table(frame: pd.DataFrame, days: list[int]) -> pd.DataFrame:
-    """Number still at risk (time ≥ t) in each arm at each of ``days``."""
-    rows = {arm: [(frame.loc[frame["arm"] == arm, "time_days"] >= t).sum() for t in days]
-            for arm in ARMS}
-    return pd.DataFrame(rows, index=pd.Index(days, name="day")).T
-
-
 def wilson_interval(events: np.ndarray, n: np.ndarray, conf_level: float = 0.95
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for a binomial proportion (good coverage at small n)."""

@@ -7,7 +7,7 @@ import dataclasses
 import duckdb
 import pandas as pd
 
-from pipeline.analysis.by_arm import at_risk_table, km_by_arm, window_proportions
+from pipeline.analysis.by_arm import km_by_arm, window_proportions
 from pipeline.analysis.frames import cohort_frame
 from pipeline.config import EvaluationConfig
 from pipeline.warehouse_io import write_frame
@@ -52,16 +52,12 @@ def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
 
 def write_descriptive_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
                                 cfg: EvaluationConfig) -> dict:
-    """Kaplan-Meier by arm, numbers at risk, window proportions (main outcome) and the
-    table of survival contrasts (``analysis.survival_estimates``)."""
+    """Kaplan-Meier by arm (its n_risk gives the numbers at risk), window proportions for the
+    main outcome, and the survival contrasts (``analysis.survival_estimates``)."""
     frame = cohort_frame(con, extract_id, cfg)
     km = km_by_arm(frame)
-    days = [month_days(m) for m in AT_RISK_MONTHS]
-    at_risk = at_risk_table(frame, days).reset_index(names="arm").melt(
-        id_vars="arm", var_name="day", value_name="n_at_risk")
     props = window_proportions(frame, cfg.followup_months)
     write_frame(con, "analysis.km", km, extract_id)
-    write_frame(con, "analysis.at_risk", at_risk, extract_id)
     write_frame(con, "analysis.window_proportions", props, extract_id)
     estimates = survival_estimates(con, extract_id, cfg)
     write_frame(con, "analysis.survival_estimates", estimates, extract_id)

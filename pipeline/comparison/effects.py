@@ -12,7 +12,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 __all__ = [
@@ -137,6 +136,8 @@ def ipw_ate(
     model-based OLS SE with a t-based CI (the classic two-sample comparison). `cluster`
     gives a cluster-robust SE without small-sample correction (GEE-like).
     """
+    import statsmodels.api as sm  # heavy: imported where used
+
     y, t, w, keep = _arrays(outcome, treated, weights)
     X = np.column_stack([np.ones_like(y), t.astype(float)])
     model = sm.WLS(y, X, weights=w)

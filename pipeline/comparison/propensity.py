@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 __all__ = [
     "DesignSpec",
@@ -211,6 +209,9 @@ def fit_propensity(
         raise PropensityFitError(f"covariates without variation: {const_cols}")
     if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
         raise PropensityFitError("design matrix is rank deficient (collinear covariates)")
+    import statsmodels.api as sm  # imported here: ~0.5 s, kept off Dagster's start-up path
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = sm.Logit(y, X).fit(method="newton", maxiter=maxiter, disp=0)

@@ -17,8 +17,7 @@ from pipeline.config import EvaluationConfig
 from pipeline.disclosure import is_suppressed, publish_count, withhold_small_estimates
 from pipeline.report.flow import protect_flow
 from pipeline.report.numbers import policy_from, read_optional
-from pipeline.synth.landing import copy_frame
-from pipeline.warehouse_io import read_extract
+from pipeline.warehouse_io import copy_frame, read_extract
 
 COUNT_COLUMNS = ("n_treated", "n_comparison", "events_treated", "events_comparison")
 INTEGER = re.compile(r"(?<![\d.])\d+(?![\d.])")

@@ -12,7 +12,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.analysis.estimates import AT_RISK_MONTHS, month_days
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import (
     DisclosurePolicy,
@@ -24,7 +23,6 @@ from pipeline.disclosure import (
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.provenance import provenance
-from pipeline.survival import survival_at
 from pipeline.warehouse_io import read_extract, table_exists
 
 OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
@@ -51,11 +49,6 @@ ANALYSIS_LABELS = {
 
 def policy_from(cfg: EvaluationConfig) -> DisclosurePolicy:
     return DisclosurePolicy.from_mapping(cfg.disclosure)
-
-
-def pct(x: float) -> str:
-    """A share as a percentage with one decimal ('12.3%'); '–' when not estimable."""
-    return W.fmt_pct(x)
 
 
 def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
@@ -177,28 +170,6 @@ def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> 
             "value": est, "lower": lo, "upper": hi}
 
 
-def _km_points(km: pd.DataFrame, months: tuple[int, ...], at_risk: pd.DataFrame | None,
-               policy: DisclosurePolicy) -> list[dict]:
-    """Share reoffended by each window from the KM curves (1 - S), withheld at small risk sets."""
-    out = []
-    for m in months:
-        for arm in ("treated", "comparison"):
-            curve = km[km["arm"] == arm]
-            if at_risk is not None and m in AT_RISK_MONTHS:
-                n_risk = int(at_risk[(at_risk["arm"] == arm) & (at_risk["day"] == month_days(m))]
-                             ["n_at_risk"].sum())
-            else:
-                n_risk = int((curve["time"] >= month_days(m)).any() and
-                             curve.loc[curve["time"] <= month_days(m), "n_risk"].min())
-            s, lo, hi = survival_at(curve, month_days(m))
-            withheld = is_suppressed(n_risk, policy) or n_risk == 0
-            out.append({"months": m, "arm": arm,
-                        "reoffended": "withheld" if withheld else pct(1 - s),
-                        "lower": "withheld" if withheld else pct(1 - hi),
-                        "upper": "withheld" if withheld else pct(1 - lo)})
-    return out
-
-
 def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
     rows = []
     for r in props.sort_values(["months", "arm"], ascending=[True, False]).itertuples():
@@ -207,9 +178,9 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
         rows.append({
             "months": int(r.months), "arm": r.arm, "n": publish_count(int(r.n), policy),
             "events_n": publish_count(int(r.events), policy),
-            "percent": "withheld" if small else pct(r.proportion),
-            "lower": "withheld" if small else pct(r.lower),
-            "upper": "withheld" if small else pct(r.upper),
+            "percent": "withheld" if small else W.fmt_pct(r.proportion),
+            "lower": "withheld" if small else W.fmt_pct(r.lower),
+            "upper": "withheld" if small else W.fmt_pct(r.upper),
             "per_100": "withheld" if small or is_suppressed(int(r.offences), policy)
             else f"{r.offences_per_100:.1f}"})
     return rows
@@ -348,22 +319,20 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
                 "treated_n": publish_count(int(s["n_treated"]), policy),
                 "matched_n": publish_count(int(s["n_matched"]), policy),
                 "unmatched_n": publish_count(unmatched, policy),
-                "unmatched_percent": pct(unmatched / s["n_treated"]) if share_ok else "–",
+                "unmatched_percent": W.fmt_pct(unmatched / s["n_treated"]) if share_ok else "–",
                 "controls_n": publish_count(int(s["n_controls_used"]), policy)}
     overlap = read_optional(con, "analysis.overlap", extract_id)
     if overlap is not None:
         share = overlap[(overlap["cohort"] == "started") & (overlap["stat"] == "share_outside")]
-        out["outside_support"] = {r.arm: pct(r.value) for r in share.itertuples()}
+        out["outside_support"] = {r.arm: W.fmt_pct(r.value) for r in share.itertuples()}
     return out
 
 
 def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
              policy: DisclosurePolicy) -> dict:
     main = "matched" if est.has("matched") else "naive"
-    at_risk = read_optional(con, "analysis.at_risk", extract_id)
     km_table = "analysis.matched_km" if main == "matched" and \
         read_optional(con, "analysis.matched_km", extract_id) is not None else "analysis.km"
-    km = read_extract(con, km_table, extract_id)
     props = read_extract(con, "analysis.window_proportions", extract_id)
     windows = []
     for m in cfg.followup_months:
@@ -397,8 +366,6 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         if est.get("treated_only", meas)]
     return {
         "analysis": main, "km_source": km_table.split(".")[1],
-        "km_points": _km_points(km, cfg.followup_months,
-                                at_risk if km_table == "analysis.km" else None, policy),
         "windows": windows, "proportions": _proportions(props, policy),
         "hr_rows": hr_rows, "subgroups": subgroup_rows, "treated_only": treated_only,
         "landmark_days": cfg.landmark_days,
