@@ -129,7 +129,16 @@ def conforms(col: ColumnSpec, text_sql: str, max_text_length: int = 100) -> str:
         parts.append(in_list(text_sql, col.allowed))
     if col.pattern:
         parts.append(f"regexp_full_match({text_sql}, {sql_str(col.pattern)})")
+    if col.lookup:
+        parts.append(in_list(text_sql, lookup_values(col)))
     return "(" + " AND ".join(parts) + ")"
+
+
+def lookup_values(col: ColumnSpec) -> list[str]:
+    """The codes a lookup-coded column may hold."""
+    if col.lookup == "offence_codes.code":
+        return [c.code for c in load_offence_codes()]
+    raise ValueError(f"column {col.name}: unknown lookup {col.lookup}")
 
 
 def type_description(col: ColumnSpec) -> str:
@@ -204,9 +213,8 @@ def column_rules(table: str, col: ColumnSpec, policy: Policy) -> list[RowRule]:
         hi = f"{v} > {col.max}" if col.max is not None else "FALSE"
         rules.append(RowRule(f"{rid}.range", name, f"({lo} OR {hi})",
                              f"{name} must lie between {col.min} and {col.max}"))
-    if col.lookup == "offence_codes.code":
-        codes = [c.code for c in load_offence_codes()]
-        rules.append(RowRule(f"{rid}.lookup", name, in_list(t, codes, negate=True),
+    if col.lookup:
+        rules.append(RowRule(f"{rid}.lookup", name, in_list(t, lookup_values(col), negate=True),
                              f"{name} must be a code from the offence-code lookup"))
     return rules
 

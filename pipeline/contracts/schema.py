@@ -168,7 +168,8 @@ class Policy:
 class IdentifierPattern:
     kind: str
     pattern: str
-    skip_date_columns: bool = False
+    # in date columns, only dates at least this many years before the extraction date
+    date_columns_min_years: int | None = None
     skip_allowed_columns: bool = False
 
 
@@ -314,6 +315,6 @@ def load_identifier_rules(directory: Path = CONTRACTS_DIR) -> IdentifierRules:
         column_names=tuple(IdentifierPattern(r["kind"], r["pattern"])
                            for r in raw.get("column_names", [])),
         values=tuple(IdentifierPattern(r["kind"], r["pattern"],
-                                       bool(r.get("skip_date_columns", False)),
+                                       r.get("date_columns_min_years"),
                                        bool(r.get("skip_allowed_columns", False)))
                      for r in raw.get("values", [])))

@@ -118,9 +118,12 @@ def render() -> str:
         "## Direct identifiers are refused",
         "",
         "A file is refused, before anything of it is stored, when a column name looks like "
-        "one of these kinds of identifier, or when a value that does not meet this "
-        "specification looks like one. The message names the file, column, kind, number of "
-        "rows and first line, never the value.",
+        "one of these kinds of identifier, or when any value of any column (coded, lookup and "
+        "date columns included) looks like one, whatever its letter case. A value that meets "
+        "this specification (a key of the agreed format, a listed or lookup code, a YYYY-MM-DD "
+        "date, a whole number, true/false) cannot carry an identifier; every other value is "
+        "tested against the patterns below. The message names the file, column, kind, number "
+        "of rows and first line, never the value.",
         "",
         "| kind | refused column names (pattern) |",
         "| --- | --- |",
@@ -129,6 +132,12 @@ def render() -> str:
         "| kind | refused values (pattern) |",
         "| --- | --- |",
         *[f"| {_md(p.kind)} | `{_md(p.pattern)}` |" for p in ids.values],
+        "",
+        *[f"In a date column, a date not written YYYY-MM-DD is refused as {p.kind} when it "
+          f"lies {p.date_columns_min_years} or more years before the extraction date (or its "
+          "year has two digits); a more recent one is an event date in the wrong format and is "
+          "quarantined (`<column>.type`)."
+          for p in ids.values if p.date_columns_min_years is not None],
         "",
         "Columns marked *pseudonymised* must hold keys of the agreed format and nothing else. "
         "Both providers make them with `python -m pipeline.provider_tools pseudonymise` and the "

@@ -3,9 +3,11 @@
 Two checks, both driven by ``data_contracts/identifiers.yaml``: header names that look like
 identifier columns, and values that look like identifiers (names, dates of birth, addresses,
 postcodes, PNC/NHS/NI numbers, e-mail addresses, phone numbers) or that should be pseudonymised
-keys but are not. Values are only tested when they do not already meet the contract, so a valid
-code, key or date is never mistaken for an identifier. The error names the file, column, kind,
-number of rows and first line: never the value.
+keys but are not. Every value of every column is screened, case-insensitively: a value that meets
+its column's contract (agreed key format, listed or lookup code, YYYY-MM-DD date, whole number,
+true/false) cannot carry an identifier, so the patterns run on all other values, coded, lookup
+and date columns included. The error names the file, column, kind, number of rows and first
+line: never the value.
 """
 
 from __future__ import annotations
@@ -82,14 +84,27 @@ def _odd(col: ColumnSpec, max_len: int) -> str:
     t = ident(col.name)
     if col.pseudonymised:  # a key column must hold keys of the agreed format, nothing else
         return f"CASE WHEN NOT regexp_full_match({t}, {sql_str(col.pattern)}) THEN {t} END"
-    if col.type == "DATE":  # any readable date is a date, not an identifier (cheaper test)
-        return f"CASE WHEN TRY_CAST({t} AS DATE) IS NULL THEN {t} END"
+    # NULL from ``conforms`` (a NULL value) stays NULL: nothing to scan
     return f"CASE WHEN NOT {conforms(col, t, max_len)} THEN {t} END"
 
 
+def _old_enough(odd: str, min_years: int, extraction_year: int | None) -> str:
+    """SQL: the date-like text lies ``min_years`` or more before the extraction year (or its
+    year cannot be told, e.g. written with two digits): it could be a date of birth."""
+    if extraction_year is None:
+        return "TRUE"
+    year = f"TRY_CAST(NULLIF(regexp_extract({odd}, '[0-9]{{4}}'), '') AS INTEGER)"
+    return f"coalesce({year} <= {extraction_year - min_years}, TRUE)"
+
+
 def value_checks(contract: TableContract, present: list[str],
-                 rules: IdentifierRules | None = None) -> list[tuple[str, str, str]]:
-    """(column, kind, SQL predicate over the column's non-conforming text ``"<column>$odd"``)."""
+                 rules: IdentifierRules | None = None,
+                 extraction_year: int | None = None) -> list[tuple[str, str, str]]:
+    """(column, kind, SQL predicate over the column's non-conforming text ``"<column>$odd"``).
+
+    Every pattern applies to every column; in a date column a pattern with
+    ``date_columns_min_years`` only fires for dates that old before the extraction year.
+    """
     rules = rules or load_identifier_rules()
     checks = []
     for col in contract.columns:
@@ -99,11 +114,12 @@ def value_checks(contract: TableContract, present: list[str],
         if col.pseudonymised:
             checks.append((col.name, NOT_PSEUDONYMISED, f"{odd} IS NOT NULL"))
         for pat in rules.values:
-            if pat.skip_date_columns and col.type == "DATE":
-                continue
             if pat.skip_allowed_columns and col.allowed:
                 continue
-            checks.append((col.name, pat.kind, f"regexp_matches({odd}, {sql_str(pat.pattern)})"))
+            pred = f"regexp_matches({odd}, {sql_str(pat.pattern)})"
+            if pat.date_columns_min_years is not None and col.type == "DATE":
+                pred += f" AND {_old_enough(odd, pat.date_columns_min_years, extraction_year)}"
+            checks.append((col.name, pat.kind, pred))
     return checks
 
 
@@ -122,13 +138,14 @@ def misfit_sql(contract: TableContract, present: list[str]) -> tuple[str, str]:
 
 
 def find_identifiers(con: duckdb.DuckDBPyConnection, misfits: str, contract: TableContract,
-                     present: list[str], order_col: str = "_line") -> list[Finding]:
+                     present: list[str], order_col: str = "_line",
+                     extraction_year: int | None = None) -> list[Finding]:
     """Identifier-like values per column and kind among the rows of ``misfits``.
 
     ``misfits`` is a relation with ``order_col`` and the ``"<column>$odd"`` columns of
     ``misfit_sql``. Returns findings whose ``first_line`` is the smallest ``order_col``.
     """
-    checks = value_checks(contract, present)
+    checks = value_checks(contract, present, extraction_year=extraction_year)
     if not checks or not con.execute(f"SELECT count(*) FROM {misfits}").fetchone()[0]:
         return []
     aggs = ", ".join(
@@ -152,7 +169,8 @@ def refuse(path: Path, found: list[Finding]) -> None:
 
 
 def refuse_identifier_values(con: duckdb.DuckDBPyConnection, relation: str, path: Path,
-                             contract: TableContract, present: list[str]) -> None:
+                             contract: TableContract, present: list[str],
+                             extraction_year: int | None = None) -> None:
     """Raise if ``relation`` (cleaned file columns as text plus ``_line``) holds identifiers.
 
     The misfits go to a temporary table (in memory, dropped at once) so the file is scanned
@@ -162,7 +180,8 @@ def refuse_identifier_values(con: duckdb.DuckDBPyConnection, relation: str, path
     con.execute(f"CREATE OR REPLACE TEMP TABLE _misfits AS SELECT _line, {select} "
                 f"FROM {relation} WHERE {where}")
     try:
-        found = find_identifiers(con, "_misfits", contract, present)
+        found = find_identifiers(con, "_misfits", contract, present,
+                                 extraction_year=extraction_year)
     finally:
         con.execute("DROP TABLE IF EXISTS _misfits")
     refuse(path, found)

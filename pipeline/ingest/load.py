@@ -289,7 +289,8 @@ def load_raw(con: duckdb.DuckDBPyConnection, manifest: Manifest,
         mapped = _line_numbering(con, scan)
         con.execute(f"CREATE TEMP VIEW _incoming_lines AS SELECT {_line_sql(mapped)} AS _line, "
                     f"i.* FROM {_source(mapped)}")
-        refuse_identifier_values(con, "_incoming_lines", scan.path, contract, header)
+        refuse_identifier_values(con, "_incoming_lines", scan.path, contract, header,
+                                 manifest.extraction_date.year)
         _write(con, manifest, contract, scan, rows, rejected)
     except duckdb.Error as exc:
         raise ExtractError(f"{scan.path}: the file could not be read as CSV "
