@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from pipeline.settings import Settings
+from pipeline.synth.shapes import SHAPES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--completer-hr", type=float, default=None)
     p.add_argument("--confounding", type=float, default=1.0,
                    help="strength of confounded referral (0 = unconfounded)")
+    p.add_argument("--shape", default="default", metavar="NAME",
+                   help="a named degenerate shape for robustness tests (pipeline/synth/shapes.py):"
+                   " " + ", ".join(SHAPES) + "; explicit options above win over the preset")
+    p.add_argument("--list-shapes", action="store_true", help="list the shapes and exit")
     p.add_argument("--landing", type=Path, default=None, help="landing root (default: settings)")
     p.add_argument("--truth", type=Path, default=None, help="truth root (default: settings)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
@@ -37,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.list_shapes:
+        for name, shape in SHAPES.items():
+            print(f"{name}\t{shape.description}")
+        return 0
+    if args.shape not in SHAPES:
+        parser.error(f"unknown shape {args.shape!r}; choose from: {', '.join(SHAPES)}")
     if args.fault:
         from pipeline.synth.faults import FAULTS
 
@@ -47,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     params = SynthParams(n_people=args.people, seed=args.seed,
                          extraction_date=args.extraction_date, true_hr=args.true_hr,
                          completer_hr=args.completer_hr, confounding=args.confounding,
-                         faults={name: True for name in args.fault})
+                         faults={name: True for name in args.fault}, shape=args.shape)
     t0 = time.perf_counter()
     extract = generate(params)
     folder = write_extract(extract, args.landing or settings.landing_dir,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 SITES_WITH_CLINIC = ("SITE_A", "SITE_B", "SITE_C", "SITE_D")
 ALL_SITES = (*SITES_WITH_CLINIC, "SITE_E")
@@ -35,19 +35,64 @@ class SynthParams:
     annual_mortality: float = 0.004
     custody_share_of_convictions: float = 0.2
     faults: dict[str, bool] = field(default_factory=dict)
+    # --- knobs behind the named degenerate shapes (pipeline/synth/shapes.py); the defaults
+    # reproduce the plausible world byte for byte ------------------------------------------
+    shape: str = "default"  # name of the preset that set the knobs below (goes into extract_id)
+    family_probs: tuple[float, ...] | None = None  # new-offence families, FAMILY_PROBS order
+    treated_family_probs: tuple[float, ...] | None = None  # ... after a treated person's index
+    outcome_probs: tuple[float, ...] | None = None  # new offences' outcomes, OUTCOMES order
+    treat_all_sites: tuple[str, ...] = ()  # everyone at these sites is referred and starts
+    referral_sex: str | None = None  # "M": only men are referred
+    referral_requires_prior_violence: bool = False  # prior violence determines referral
+    completion_share: float = 0.6  # share of starters who complete the programme
+    dna_share: float = 0.12  # share of treatment sessions not attended (first always attended)
+    uniform_sessions: int | None = None  # every starter is offered this many sessions
+    custody_from_first_session: bool = False  # the qualifying offence brings custody from the
+    #   day after each person's (would-be) first session, never released before extraction
+    n_treated: int | None = None  # exactly this many starters the main cohort will admit
+    singleton_subgroups: bool = False  # exactly one such starter is 'predatory' / 'professional'
+    # the evaluation config's study window, mirrored for n_treated and singleton_subgroups
+    study_first_index: dt.date = dt.date(2019, 6, 1)
+    grace_days: int = 183
+    min_age: int = 18
+
+    def __post_init__(self) -> None:
+        """Apply the named shape's preset to every knob still at its default value."""
+        from pipeline.synth.shapes import SHAPES
+
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown shape {self.shape!r}; choose from: {', '.join(SHAPES)}")
+        for key, value in SHAPES[self.shape].overrides.items():
+            if getattr(self, key) == _FIELD_DEFAULTS[key]:
+                object.__setattr__(self, key, value)
 
     @property
     def extract_id(self) -> str:
-        return f"synthetic-{self.extraction_date:%Y-%m}-s{self.seed}"
+        base = f"synthetic-{self.extraction_date:%Y-%m}-s{self.seed}"
+        return base if self.shape == "default" else f"{base}-{self.shape}"
 
     def as_json(self) -> dict:
         """JSON-safe view for the ground-truth file."""
         out = asdict(self)
-        for key in ("extraction_date", "first_qualifying"):
+        for key in ("extraction_date", "first_qualifying", "study_first_index"):
             out[key] = out[key].isoformat()
-        out["site_probs"] = list(self.site_probs)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        # knobs left at their defaults are omitted: existing seeds' ground truth stays as it was
+        for key in DEGENERATE_KNOBS:
+            if getattr(self, key) == _FIELD_DEFAULTS[key]:
+                del out[key]
         return out
 
+
+_FIELD_DEFAULTS = {f.name: (f.default_factory() if f.default is MISSING else f.default)
+                   for f in fields(SynthParams)}
+DEGENERATE_KNOBS = (
+    "shape", "family_probs", "treated_family_probs", "outcome_probs", "treat_all_sites",
+    "referral_sex", "referral_requires_prior_violence", "completion_share", "dna_share",
+    "uniform_sessions", "custody_from_first_session", "n_treated", "singleton_subgroups",
+    "study_first_index", "grace_days", "min_age")
 
 # Hazard ratios of the latent and observed risk factors (DESIGN.md, "plausible parameters").
 RISK_HR = {
