@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(DATA)/dagster_home
 
-.PHONY: install demo test dev lint bench clean
+.PHONY: install demo test dev lint bench clean mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ lint: install
 
 bench: install  ## benchmarks (slow; kept apart from the tests)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+mutation: install  ## mutation testing (mutmut, one worker; slow, kept out of `make test`)
+	$(BIN)/python tools/mutation.py --max-children 1 $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(DATA)/landing $(DATA)/truth $(DATA)/reports $(DATA)/warehouse.duckdb
