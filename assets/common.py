@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipeline.extract_format import check_extract_id, inside
 from pipeline.settings import Settings
 
 # one partition per delivered extract (the landing folder name = extract id)
@@ -26,10 +27,12 @@ class ProjectPaths(dg.ConfigurableResource):
                    config_file=str(settings.config_file))
 
     def extract_folder(self, extract_id: str) -> Path:
-        return Path(self.landing_dir) / extract_id
+        """The landing folder of an extract: a valid id, inside the landing folder, no link."""
+        return inside(self.landing_dir, check_extract_id(extract_id), "landing folder")
 
     def report_folder(self, extract_id: str) -> Path:
-        return Path(self.reports_dir) / extract_id
+        """The reports folder of an extract: a valid id, resolved inside the reports folder."""
+        return inside(self.reports_dir, check_extract_id(extract_id), "reports folder")
 
 
 @contextmanager

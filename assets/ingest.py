@@ -16,15 +16,19 @@ Metadata carries counts, rule ids and paths only, never values.
 """
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.common import EXTRACTS, ProjectPaths, timed
+from pipeline.config import load_config
 from pipeline.contracts.schema import EXTRACT_TABLES, load_contract
 from pipeline.ingest.errors import ExtractError
 from pipeline.ingest.load import load_raw, stage
-from pipeline.ingest.manifest import read_manifest
+from pipeline.ingest.manifest import check_study_window, read_manifest
 from pipeline.ingest.reconcile import reconcile, unresolved_references
 
 
@@ -38,17 +42,41 @@ def make_raw_asset(table: str) -> dg.AssetsDefinition:
     def _raw(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
              paths: ProjectPaths) -> dg.MaterializeResult:
         extract_id = context.partition_key
-        with timed() as t, duckdb.get_connection() as con:
-            try:
-                counts = load_raw(con, read_manifest(paths.extract_folder(extract_id)), contract)
-            except ExtractError as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        study_start = load_config(Path(paths.config_file)).first_index_date  # not data
+        with timed() as t, value_free_failures(contract.file):
+            manifest = read_manifest(paths.extract_folder(extract_id))
+            check_study_window(manifest, study_start)
+            with duckdb.get_connection() as con:
+                counts = load_raw(con, manifest, contract)
         return dg.MaterializeResult(metadata={
             "manifest_rows": counts.manifest_rows, "raw_rows": counts.raw_rows,
             "rejected_lines": counts.rejected_lines, "blank_lines": counts.blank_lines,
             "seconds": t["seconds"]})
 
     return _raw
+
+
+@contextmanager
+def value_free_failures(file: str) -> Iterator[None]:
+    """Turn any error while a file's values are handled into a Dagster failure without values.
+
+    ``ExtractError`` messages are written never to hold values; any other error (a DuckDB
+    conversion error quotes the value it failed on) is reduced to its type, and its traceback
+    is dropped, so that nothing of the data reaches the run history under DAGSTER_HOME.
+    """
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except ExtractError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    except Exception as exc:
+        why = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
+        raise dg.Failure(description=f"{file}: unexpected {type(exc).__name__}{why} while "
+                         "checking "
+                         "the file (details withheld: they may quote data); nothing of it was "
+                         "accepted: re-run, and report it if it recurs",
+                         allow_retries=False) from None
 
 
 def _write_report_quietly(con, extract_id: str, paths: ProjectPaths) -> str | None:
@@ -72,7 +100,8 @@ def make_staged_asset(table: str) -> dg.AssetsDefinition:
     def _staged(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                 paths: ProjectPaths) -> dg.MaterializeResult:
         extract_id = context.partition_key
-        with timed() as t, duckdb.get_connection() as con:
+        with (timed() as t, value_free_failures(contract.file),
+              duckdb.get_connection() as con):
             try:
                 counts = stage(con, extract_id, contract)
             except ExtractError as exc:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline demo | run EXTRACT_ID | extracts``.
+"""Command line: ``python -m pipeline demo | run EXTRACT_ID | extracts | purge EXTRACT_ID``.
 
 ``demo`` generates a synthetic extract (if it is not already in the landing folder), runs every
 asset for it through Dagster with a persistent instance (so ``make dev`` shows the run) and
@@ -27,6 +27,28 @@ def _instance(settings: Settings):
     return dg.DagsterInstance.get()
 
 
+def preflight(extract_id: str, settings: Settings) -> str | None:
+    """Why an extract cannot be run, as one line, or None; checked before anything is
+    registered or written: a valid extract id naming a real landing folder (no symbolic link,
+    inside the landing folder) whose manifest is sound, names the same id and has an
+    extraction date inside the study period."""
+    from pipeline.config import load_config
+    from pipeline.extract_format import check_extract_id, inside
+    from pipeline.ingest.errors import ExtractError
+    from pipeline.ingest.manifest import check_study_window, read_manifest
+
+    try:
+        folder = inside(settings.landing_dir, check_extract_id(extract_id), "landing folder")
+        if not folder.is_dir():
+            return (f"refused: no landing folder {settings.landing_dir / extract_id}; deliver "
+                    "the extract there (python -m pipeline extracts lists what is ready)")
+        manifest = read_manifest(folder)
+        check_study_window(manifest, load_config(settings.config_file).first_index_date)
+    except ExtractError as exc:
+        return f"refused: {exc}" if not str(exc).startswith("refused") else str(exc)
+    return None
+
+
 def run_extract(extract_id: str, settings: Settings, instance=None) -> bool:
     """Materialise every asset for one extract in-process; True if the run succeeded.
 
@@ -34,6 +56,10 @@ def run_extract(extract_id: str, settings: Settings, instance=None) -> bool:
     """
     from pipeline.definitions import EXTRACTS, build_definitions
 
+    problem = preflight(extract_id, settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return False
     defs = build_definitions(settings)
     instance = instance or _instance(settings)
     instance.add_dynamic_partitions(EXTRACTS.name, [extract_id])
@@ -90,6 +116,36 @@ def cmd_extracts(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Remove an extract everywhere, after a confirmation (``--yes`` skips it)."""
+    from pipeline.extract_format import check_extract_id
+    from pipeline.ingest.errors import ExtractError
+    from pipeline.ingest.purge import purge_dagster, purge_reports, purge_warehouse
+
+    settings = Settings.from_env()
+    try:
+        extract_id = check_extract_id(args.extract_id)
+    except ExtractError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not args.yes:
+        print(f"This removes every row of extract {extract_id} from {settings.warehouse}, its "
+              f"reports under {settings.reports_dir} and its Dagster runs and partition. The "
+              "landing folder is left alone.")
+        if input("Type the extract id to confirm: ").strip() != extract_id:
+            print("not confirmed; nothing removed", file=sys.stderr)
+            return 1
+    from pipeline.definitions import EXTRACTS
+
+    rows = purge_warehouse(settings.warehouse, extract_id)
+    reports = purge_reports(settings.reports_dir, extract_id)
+    runs, partition = purge_dagster(_instance(settings), EXTRACTS.name, extract_id)
+    print(f"purged {extract_id}: {sum(rows.values())} rows from {len(rows)} tables, "
+          f"reports {'removed' if reports else 'none'}, {runs} Dagster run(s), partition "
+          f"{'removed' if partition else 'not registered'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Stalking treatment evaluation pipeline.")
@@ -103,5 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
     ext = sub.add_parser("extracts", help="list complete extracts in the landing folder")
     ext.set_defaults(func=cmd_extracts)
+    purge = sub.add_parser("purge", help="remove an extract's rows, reports and run history")
+    purge.add_argument("extract_id")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    purge.set_defaults(func=cmd_purge)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -11,7 +11,7 @@ import assets.comparison
 import assets.ingest
 import assets.report
 from assets.common import EXTRACTS, ProjectPaths
-from pipeline.landing import complete_extracts
+from pipeline.landing import complete_extracts, scan_landing
 from pipeline.settings import Settings
 
 ASSET_MODULES = [assets.ingest, assets.analysis, assets.comparison, assets.report]
@@ -25,9 +25,16 @@ evaluate_extract = dg.define_asset_job(
            default_status=dg.DefaultSensorStatus.RUNNING)
 def new_extract_sensor(context: dg.SensorEvaluationContext,
                        paths: ProjectPaths) -> dg.SensorResult | dg.SkipReason:
-    """Start exactly one run for each complete extract not yet seen in the landing folder."""
+    """Start exactly one run for each complete extract not yet seen in the landing folder.
+
+    Only folders that pass ``scan_landing`` (valid id = folder name = manifest id, no symbolic
+    links, a sound manifest) are registered; the others are logged, one line each, no values.
+    """
     known = set(context.instance.get_dynamic_partitions(EXTRACTS.name))
-    new = [e for e in complete_extracts(paths.landing_dir) if e.extract_id not in known]
+    landed, problems = scan_landing(paths.landing_dir)
+    for problem in problems:
+        context.log.warning(f"landing folder not registered: {problem}")
+    new = [e for e in landed if e.extract_id not in known]
     if not new:
         return dg.SkipReason("no new complete extract in the landing folder")
     return dg.SensorResult(

@@ -25,6 +25,7 @@ from pipeline.contracts.schema import (
     load_policy,
     load_rulebook,
 )
+from pipeline.contracts.timeline import relative_sql
 
 FAR_FUTURE = dt.date(9999, 12, 31)
 
@@ -80,6 +81,14 @@ def attestation_sql(contract: TableContract, book: RuleBook | None = None) -> At
         extra += [f"{alias}.valid_from AS {ident('_valid_from_' + cv.column)}",
                   f"{alias}.valid_to AS {ident('_valid_to_' + cv.column)}"]
         helpers += [f"_valid_from_{cv.column}", f"_valid_to_{cv.column}"]
+    for n, pd_rule in enumerate(book.parent_dates):
+        alias, helper = f"r{n}", f"_relative_{n}"
+        joins.append(f"LEFT JOIN ({relative_sql(pd_rule)}) {alias} ON {alias}.k = "
+                     f"t.{ident(pd_rule.path[0])}")
+        value = (f"make_date({alias}.v, 1, 1)" if pd_rule.check == "not_before_year"
+                 else f"{alias}.v")
+        extra.append(f"{value} AS {ident(helper)}")
+        helpers.append(helper)
     select = ", ".join([cols, *extra])
     sql = (f"SELECT {select} FROM staging.{contract.table} t {' '.join(joins)} "
            "WHERE t._extract_id = $eid")
@@ -157,6 +166,12 @@ def expectation_specs(contract: TableContract, extraction_date: dt.date,
         rid = f"{t}.{cv.column}.valid_on_{cv.date}"
         out.append(_later(cv.date, f"_valid_from_{cv.column}", rid))
         out.append(_later(f"_valid_to_{cv.column}", cv.date, rid))
+    for n, pd_rule in enumerate(book.parent_dates):
+        helper = f"_relative_{n}"
+        if pd_rule.check == "not_before_year":
+            out.append(_later(pd_rule.column, helper, pd_rule.rule_id))
+        else:
+            out.append(_later(helper, pd_rule.column, pd_rule.rule_id))
     return out
 
 

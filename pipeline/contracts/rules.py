@@ -379,6 +379,9 @@ def check_plan(contract: TableContract, book: RuleBook | None = None,
     _reference_rules(plan)
     _within_row_rules(plan, book)
     _cross_rules(plan, book)
+    from pipeline.contracts.timeline import add_parent_date_rules
+
+    add_parent_date_rules(plan, book.parent_dates)
     ids = [r.rule_id for r in plan.rules]
     if len(ids) != len(set(ids)):
         raise ValueError(f"{contract.table}: duplicate rule ids in the generated rules")

@@ -131,6 +131,32 @@ class CodeValidity:
 
 
 @dataclass(frozen=True)
+class ParentDate:
+    """A date of a row checked against a date or year of the row it belongs to.
+
+    ``path`` leads there: (key column, table[, key column of that table, next table]); e.g.
+    a session reaches its person through (referral_key, clinic_referrals, person_key,
+    police_persons). ``check`` is ``not_after`` (the date must not be after the parent's date)
+    or ``not_before_year`` (the date's year must not be before the parent's year).
+    """
+
+    table: str
+    column: str
+    path: tuple[str, ...]
+    parent_column: str
+    check: str
+
+    @property
+    def parent(self) -> str:
+        return self.path[-1]
+
+    @property
+    def rule_id(self) -> str:
+        word = "not_after" if self.check == "not_after" else "not_before"
+        return f"{self.table}.{self.column}.{word}_{self.parent_column}"
+
+
+@dataclass(frozen=True)
 class RuleBook:
     """The within-row and cross-table rules of ``rules.yaml``."""
 
@@ -140,6 +166,7 @@ class RuleBook:
     not_after_extraction: bool
     birth_year: tuple[BirthYear, ...]
     code_validity: tuple[CodeValidity, ...]
+    parent_dates: tuple[ParentDate, ...] = ()
 
     def for_table(self, table: str) -> RuleBook:
         """The subset of rules whose rows live in ``table``."""
@@ -149,7 +176,8 @@ class RuleBook:
             tuple(r for r in self.within_parent if r.table == table),
             self.not_after_extraction,
             tuple(r for r in self.birth_year if r.table == table),
-            tuple(r for r in self.code_validity if r.table == table))
+            tuple(r for r in self.code_validity if r.table == table),
+            tuple(r for r in self.parent_dates if r.table == table))
 
 
 @dataclass(frozen=True)
@@ -273,7 +301,10 @@ def load_rulebook(directory: Path = CONTRACTS_DIR) -> RuleBook:
             birth_year=tuple(BirthYear(r["table"], r["column"], int(r["min_age"]),
                                        int(r["max_age"])) for r in raw.get("birth_year", [])),
             code_validity=tuple(CodeValidity(r["table"], r["column"], r["date"], r["lookup"])
-                                for r in raw.get("code_validity", [])))
+                                for r in raw.get("code_validity", [])),
+            parent_dates=tuple(ParentDate(r["table"], r["column"], tuple(r["path"]),
+                                          r["parent_column"], r["check"])
+                               for r in raw.get("parent_dates", [])))
     except KeyError as exc:
         raise ContractError(f"rules.yaml: a rule lacks the key {exc}") from None
     for r in book.date_order:
@@ -290,7 +321,22 @@ def load_rulebook(directory: Path = CONTRACTS_DIR) -> RuleBook:
         _check_columns(tables, r.table, r.column)
     for r in book.code_validity:
         _check_columns(tables, r.table, r.column, r.date)
+    for r in book.parent_dates:
+        _check_parent_date(tables, r)
     return book
+
+
+def _check_parent_date(tables: dict[str, TableContract], r: ParentDate) -> None:
+    """A parent-date rule names real columns along a path of key, table pairs."""
+    if r.check not in ("not_after", "not_before_year") or len(r.path) % 2:
+        raise ContractError(f"rules.yaml: parent_dates rule {r.rule_id} needs check not_after "
+                            "or not_before_year and a path of key, table pairs")
+    _check_columns(tables, r.table, r.column, r.path[0])
+    for i in range(0, len(r.path), 2):
+        _check_columns(tables, r.path[i + 1], r.path[i])
+        if i + 2 < len(r.path):
+            _check_columns(tables, r.path[i + 1], r.path[i + 2])
+    _check_columns(tables, r.parent, r.parent_column)
 
 
 @cache

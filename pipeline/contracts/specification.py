@@ -80,14 +80,20 @@ def render() -> str:
         "`python -m pipeline.provider_tools check FOLDER` before sending.",
         f"- Text encoding {fmt.get('encoding', 'UTF-8')} (a byte-order mark is accepted); "
         f"values separated by `{fmt.get('delimiter', ',')}`; the first line is the header "
-        "naming the columns (in any order). Windows or Unix line breaks; blank lines are "
-        "skipped.",
+        "naming the columns (in any order). Windows (CRLF) or Unix (LF) line breaks, one kind "
+        "per file (a file mixing them is refused with the first line that differs); blank "
+        "lines are skipped.",
         "- A value may be wrapped in double quotes, but no value may contain a comma, a double "
         "quote or a line break. An empty value means missing.",
         f"- Dates are written {fmt.get('date_format', 'YYYY-MM-DD')}; whole numbers without "
         "decimals or separators; true/false for yes/no columns.",
         f"- Lines longer than {policy.max_line_bytes:,} bytes are rejected; text values longer "
         f"than {policy.max_text_length} characters are quarantined.",
+        "- The extract id (1-100 letters, digits, `.`, `_` or `-`, starting with a letter or "
+        "digit) is the folder's name and the manifest's `extract_id`; the folder holds only "
+        "plain files (symbolic links are refused) and the manifest lists only the four files "
+        "below. The extraction date may not lie in the future nor before the study start "
+        "(`study.first_index_date` in the evaluation configuration).",
         "- Changed data must be sent under a new extract id: an extract id that was loaded and "
         "accepted cannot be re-used for different files. Sending the same files again is "
         "harmless.",
@@ -103,6 +109,8 @@ def render() -> str:
         "The whole extract is stopped, with a one-line message naming the file, line or column "
         "and the fix, when:",
         "",
+        "- the folder name, extract id, manifest entries or extraction date break the "
+        "delivery rules above, or a file or folder is a symbolic link;",
         "- a file is missing or empty, is not UTF-8 text (a spreadsheet workbook, UTF-16, "
         "Windows-1252), or is not comma-separated;",
         "- a column is missing, renamed, duplicated or not in this specification;",
@@ -112,7 +120,9 @@ def render() -> str:
         "none of the right type, code list or format);",
         f"- more than {policy.max_quarantine_share:.0%} of a file's rows are quarantined or "
         "rejected;",
-        "- a changed file arrives under an extract id already accepted;",
+        "- a changed file arrives under an extract id already accepted (an evaluator can "
+        "remove an extract with `python -m pipeline purge EXTRACT_ID`, after which a corrected "
+        "delivery under the same id loads);",
         "- the file carries direct identifiers (next section).",
         "",
         "## Direct identifiers are refused",

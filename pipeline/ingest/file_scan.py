@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,22 @@ def _blank_positions(buf: bytes, min_end: int) -> list[int]:
     return sorted(found)
 
 
+LF_ONLY = re.compile(rb"(?<!\r)\n")
+CRLF = re.compile(rb"\r\n")
+
+
+def _other_break(block: bytes, crlf: bool, previous: bytes) -> int | None:
+    """Offset in ``block`` of the first line break of the other kind than line 1's, or None.
+
+    ``previous`` is the last byte of the previous block (a CRLF may straddle two blocks).
+    """
+    start = 1 if crlf and block[:1] == b"\n" and previous == b"\r" else 0
+    if not crlf and block[:1] == b"\n" and previous == b"\r":
+        return 0
+    m = (LF_ONLY if crlf else CRLF).search(block, start)
+    return m.start() if m else None
+
+
 def scan_file(path: Path) -> FileScan:
     """Hash the file and collect its line structure; raise only for a non-text file."""
     path = Path(path)
@@ -88,7 +105,12 @@ def scan_file(path: Path) -> FileScan:
             if head.startswith(magic):
                 raise ExtractError(f"{path}: the file is {what}")
         fh.seek(0)
+        crlf = head.endswith(b"\r\n")
         while block := fh.read(CHUNK):
+            if problem is None and (at := _other_break(block, crlf, last_byte)) is not None:
+                line = newlines + block.count(b"\n", 0, at) + 1
+                problem = (f"mixes Windows (CRLF) and Unix (LF) line breaks: line {line} ends "
+                           "differently from line 1; save the file with one kind of line break")
             h.update(block)
             if problem is None and b"\x00" in block:
                 problem = ("contains NUL bytes (UTF-16 text or a binary file?); save it as "
@@ -113,7 +135,6 @@ def scan_file(path: Path) -> FileScan:
     lines = newlines + (0 if terminated or size == 0 else 1)
     bom = head.startswith(UTF8_BOM)
     header = head[len(UTF8_BOM):] if bom else head
-    crlf = header.endswith(b"\r\n")
     header_text = header.rstrip(b"\r\n").decode("utf-8", errors="replace")
     if head.startswith(b"\n") or head.startswith(b"\r\n") or (bom and header.strip() == b""):
         problem = problem or "starts with an empty line; the header must be on line 1"

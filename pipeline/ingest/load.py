@@ -25,7 +25,11 @@ from pipeline.contracts.rules import ident, sql_str
 from pipeline.contracts.schema import TableContract, load_contract, load_policy
 from pipeline.ingest.errors import ExtractError
 from pipeline.ingest.file_scan import FileScan, blank_line_numbers, header_columns
-from pipeline.ingest.identifiers import refuse_identifier_columns, refuse_identifier_values
+from pipeline.ingest.identifiers import (
+    header_label,
+    refuse_identifier_columns,
+    refuse_identifier_values,
+)
 from pipeline.ingest.manifest import Manifest, scan_delivered
 from pipeline.ingest.stage import StageCounts, accepted, stage
 from pipeline.ingest.warehouse import delete_table_rows, ensure_schemas, raw_ddl, replace_partition
@@ -63,32 +67,39 @@ class LoadCounts:
 
 
 def _check_header(scan: FileScan, contract: TableContract) -> list[str]:
-    """The header's columns; missing, renamed, duplicated or unexpected ones are errors."""
+    """The header's columns; missing, renamed, duplicated or unexpected ones are errors.
+
+    A header cell that is not a contract column may be a data value (a file sent without its
+    header line, or another file altogether): ``header_label`` names it without echoing it.
+    """
     path = scan.path
     found = header_columns(scan)
     if "" in found:
         raise ExtractError(f"{path}: line 1: column {found.index('') + 1} of the header has no "
                            "name (a stray comma?); remove it or name the column")
     refuse_identifier_columns(path, found, contract)
-    dupes = sorted({c for c in found if found.count(c) > 1})
-    if dupes:
-        raise ExtractError(f"{path}: line 1: column {dupes[0]!r} appears more than once in the "
-                           "header; send each column once")
     expected = contract.column_names
+    dupes = sorted({c for c in found if found.count(c) > 1}, key=found.index)
+    if dupes:
+        label = header_label(found, found.index(dupes[0]), contract)
+        raise ExtractError(f"{path}: line 1: column {label} appears more than once in the "
+                           "header; send each column once")
     missing = [c for c in expected if c not in found]
-    extra = [c for c in found if c not in expected]
+    extra = [i for i, c in enumerate(found) if c not in expected]
     if missing:
         hint = ""
-        close = [c for c in extra if c.strip().lower() == missing[0].lower()]
+        close = [i for i in extra if found[i].strip().lower() == missing[0].lower()]
         if close:
-            hint = f"; rename {close[0]!r} to {missing[0]!r}"
+            hint = f"; rename {header_label(found, close[0], contract)} to {missing[0]!r}"
         elif extra:
-            hint = f"; found {extra[0]!r} instead (rename it if it is this column)"
+            hint = (f"; found {header_label(found, extra[0], contract)} instead (rename it if "
+                    "it is this column; is the header line missing?)")
         raise ExtractError(f"{path}: line 1: column {missing[0]!r} is missing from the header"
                            f"{hint} (expected: {', '.join(expected)})")
     if extra:
-        raise ExtractError(f"{path}: line 1: column {extra[0]!r} is not in the data contract; "
-                           f"remove it (only these columns may be sent: {', '.join(expected)})")
+        raise ExtractError(f"{path}: line 1: column {header_label(found, extra[0], contract)} "
+                           "is not in the data contract; remove it (only these columns may be "
+                           f"sent: {', '.join(expected)})")
     return found
 
 

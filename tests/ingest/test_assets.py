@@ -11,11 +11,13 @@ from dagster_duckdb import DuckDBResource
 import assets.ingest as ingest_assets
 from assets.common import ProjectPaths
 from pipeline.contracts.schema import EXTRACT_TABLES
+from pipeline.settings import PROJECT_ROOT
 from pipeline.synth.faults import apply_fault
 from pipeline.synth.generator import generate
 from pipeline.synth.landing import write_extract
 from pipeline.synth.params import SynthParams
 
+CONFIG = PROJECT_ROOT / "config" / "evaluation.yaml"
 ALL_ASSETS = dg.load_assets_from_modules([ingest_assets])
 ALL_CHECKS = dg.load_asset_checks_from_modules([ingest_assets])
 
@@ -24,7 +26,7 @@ def _run(root, extract_id, selection=None):
     resources = {"duckdb": DuckDBResource(database=str(root / "w.duckdb")),
                  "paths": ProjectPaths(landing_dir=str(root / "landing"),
                                        reports_dir=str(root / "reports"),
-                                       config_file=str(root / "unused.yaml"))}
+                                       config_file=str(CONFIG))}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("extract", [extract_id])
         return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], instance=instance,

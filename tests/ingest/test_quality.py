@@ -126,9 +126,9 @@ def test_csv_cells_cannot_run_as_formulas():
 def test_attestation_passes_on_staged_rows_and_catches_what_slipped_through(
         clean_extract, tmp_path):
     db = tmp_path / "w.duckdb"
-    shutil.copytree(clean_extract, tmp_path / "landing")
+    folder = Path(shutil.copytree(clean_extract, tmp_path / "landing" / clean_extract.name))
     con = duckdb.connect(str(db))
-    assert run_all(con, tmp_path / "landing").error is None
+    assert run_all(con, folder).error is None
     eid = clean_extract.name
     for t in EXTRACT_TABLES:
         att = attest_staged(con, eid, load_contract(t))
@@ -156,8 +156,8 @@ def test_attestation_passes_on_staged_rows_and_catches_what_slipped_through(
 
 
 def test_attestation_samples_large_tables(clean_extract, tmp_path):
-    shutil.copytree(clean_extract, tmp_path / "landing")
+    folder = Path(shutil.copytree(clean_extract, tmp_path / "landing" / clean_extract.name))
     con = duckdb.connect()
-    assert run_all(con, tmp_path / "landing").error is None
+    assert run_all(con, folder).error is None
     att = attest_staged(con, clean_extract.name, load_contract("police_offences"), max_rows=500)
     assert att.rows_checked == 500 < att.rows_staged and att.success
