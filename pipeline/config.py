@@ -72,6 +72,9 @@ class EvaluationConfig:
     sha256: str
     source: str
     comparison: ComparisonConfig = field(default_factory=ComparisonConfig)
+    # the effect the programme hopes for: an inconclusive result says whether the evaluation
+    # was large enough to detect it
+    plausible_hr: float = 0.75
 
     def index_window_end(self, extraction_date: dt.date) -> dt.date:
         """Last index date: given, or leaving a month of follow-up before the censoring date."""
@@ -159,7 +162,15 @@ def load_config(path: Path) -> EvaluationConfig:
         landmark_days=int(_get(raw, "analysis.landmark_days", src, int, 180)),
         disclosure=_get(raw, "disclosure", src, dict, {}) or {},
         sha256=hashlib.sha256(text).hexdigest(), source=src,
-        comparison=_comparison(raw, src))
+        comparison=_comparison(raw, src), plausible_hr=_plausible_hr(raw, src))
+
+
+def _plausible_hr(raw: dict, src: str) -> float:
+    value = _get(raw, "analysis.plausible_hr", src, (int, float), 0.75)
+    if not 0 < float(value) < 1:
+        raise ConfigError(f"{src}: 'analysis.plausible_hr' must lie between 0 and 1 "
+                          "(a protective hazard ratio, e.g. 0.75)")
+    return float(value)
 
 
 SUBGROUP_VARIABLES = ("srp_type", "risk_rating", "victim_relationship", "site", "sex",

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.analysis.estimability import enforce
 from pipeline.analysis.estimates import month_days
 from pipeline.analysis.survival_bootstrap import CurveBootstrap
-from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row, cox_rows
+from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row, cox_rows, not_estimable
 from pipeline.comparison import (
     effective_sample_size,
     evalue,
@@ -76,8 +77,9 @@ def risk_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
             full = full[full[weights_col] > 0]
         c = counts(full, None, f"event_{m}m")
         if c["n_treated"] == 0 or c["n_comparison"] == 0:
-            rows.append(_row(analysis, f"rd_{m}m", c, np.nan, unit="proportion",
-                             note="no one with full follow-up in an arm"))
+            rows += [not_estimable(analysis, f"{k}_{m}m", c, "no_followup_to_window",
+                                   unit="ratio" if k == "rr" else "proportion")
+                     for k in ("rd", "rr")]
             continue
         y = full[f"event_{m}m"].to_numpy(float)
         t = full["treated"].to_numpy(int)
@@ -91,7 +93,11 @@ def risk_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
         rd, rr = res["rd"], res["rr"]
         rows.append(_row(analysis, f"rd_{m}m", c, rd.estimate, rd.ci_low, rd.ci_high,
                          rd.p_value, unit="proportion", note="treated minus comparison"))
-        rows.append(_row(analysis, f"rr_{m}m", c, rr.estimate, rr.ci_low, rr.ci_high,
+        rr_problem = "no_events" if c["events_treated"] + c["events_comparison"] == 0 else \
+            "no_events_in_arm" if min(c["events_treated"], c["events_comparison"]) == 0 else ""
+        rows.append(not_estimable(analysis, f"rr_{m}m", c, rr_problem, unit="ratio")
+                    if rr_problem else
+                    _row(analysis, f"rr_{m}m", c, rr.estimate, rr.ci_low, rr.ci_high,
                          rr.p_value, unit="ratio", note="treated / comparison"))
         nf = natural_frequencies(res["risk_treated"], res["risk_control"])
         rows.append(_row(analysis, f"per100_diff_{m}m", c, nf["difference"], 100 * rd.ci_low,
@@ -110,8 +116,8 @@ def rmst_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, c: dict
     for m in cfg.followup_months:
         tau = month_days(m)
         if min(t[g == 1].max(), t[g == 0].max()) < tau:
-            rows.append(_row(analysis, f"rmst_diff_{m}m", c, np.nan, unit="days",
-                             note="follow-up shorter than the window"))
+            rows.append(not_estimable(analysis, f"rmst_diff_{m}m", c, "no_followup_to_window",
+                                      unit="days"))
             continue
         if boot is not None:
             r = boot.rmst_difference(tau)
@@ -120,8 +126,8 @@ def rmst_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, c: dict
             r = rmst_difference(t, frame["event"].to_numpy(int), g, tau)
             note = "Greenwood-type SE"
         else:
-            rows.append(_row(analysis, f"rmst_diff_{m}m", c, np.nan, unit="days",
-                             note="weighted RMST needs the bootstrap"))
+            rows.append(not_estimable(analysis, f"rmst_diff_{m}m", c, "needs_bootstrap",
+                                      unit="days"))
             continue
         rows.append(_row(analysis, f"rmst_diff_{m}m", c, r["diff"], r["lower"], r["upper"],
                          r["p"], unit="days", note=f"treated minus comparison; {note}"))
@@ -132,7 +138,12 @@ def sensitivity_rows(frame: pd.DataFrame, analysis: str, c: dict, hr_row: dict |
                      risk_last: float | None, weights_col: str | None) -> list[dict]:
     """E-value of the HR and its CI limit; the minimum detectable HR at 80% power."""
     rows = []
-    if hr_row is not None and np.isfinite(hr_row["estimate"]) and hr_row["estimate"] > 0:
+    hr_ok = hr_row is not None and not hr_row.get("reason") and np.isfinite(
+        hr_row["estimate"]) and hr_row["estimate"] > 0 and np.isfinite(hr_row["upper"])
+    if hr_row is not None and not hr_ok:
+        rows += [not_estimable(analysis, m, c, "depends_on_not_estimable", unit="ratio")
+                 for m in ("evalue_hr", "evalue_hr_ci")]
+    if hr_ok:
         common = risk_last is not None and np.isfinite(risk_last) and risk_last >= COMMON_OUTCOME
         ev = evalue(hr_row["estimate"], hr_row["lower"], hr_row["upper"], measure="HR",
                     rare=not common)
@@ -145,7 +156,10 @@ def sensitivity_rows(frame: pd.DataFrame, analysis: str, c: dict, hr_row: dict |
     n_t = effective_sample_size(w[t.to_numpy()])
     n_c = effective_sample_size(w[~t.to_numpy()])
     share = float(frame.loc[w > 0, "event"].mean()) if (w > 0).any() else np.nan
-    if n_t > 0 and n_c > 0 and 0 < share <= 1:
+    if not (n_t > 0 and n_c > 0 and 0 < share <= 1):
+        rows.append(not_estimable(analysis, "mde_hr", c, "no_events" if share == 0
+                                  else "arm_empty", unit="ratio"))
+    else:
         mde = minimum_detectable_hr(int(round(n_t)), int(round(n_c)), share)
         rows.append(_row(analysis, "mde_hr", c, mde, unit="ratio",
                          note="smallest protective HR detectable with 80% power (two-sided "
@@ -168,8 +182,7 @@ def effect_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
         weights_col = None  # unit weights: the unweighted fit is the same and simpler
     c = counts(frame, weights_col)
     if c["n_treated"] == 0 or c["n_comparison"] == 0:
-        return _finish([_row(analysis, "hr", c, np.nan, unit="ratio", note="an arm is empty")],
-                       note)
+        return _finish([not_estimable(analysis, "hr", c, "arm_empty", unit="ratio")], note)
     data = frame if weights_col is None else frame[frame[weights_col] > 0]
     rows: list[dict] = []
     hr_row = None
@@ -180,7 +193,8 @@ def effect_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
                 r["measure"] = "hr"
                 r["note"] = ("cluster-robust SE (matched sets)" if cluster_col
                              else r["note"]) + ("; weighted" if weights_col else "")
-                if hr_se is not None and np.isfinite(hr_se[0]) and hr_se[0] > 0:
+                if hr_se is not None and not r["reason"] and np.isfinite(hr_se[0]) \
+                        and hr_se[0] > 0:
                     rows.append({**r, "measure": "hr_robust"})
                     r = _with_se(r, *hr_se)
                 hr_row = r
@@ -211,7 +225,7 @@ def _with_se(row: dict, se: float, how: str) -> dict:
 
 
 def _finish(rows: list[dict], note: str) -> pd.DataFrame:
-    out = pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+    out = enforce(pd.DataFrame(rows, columns=ESTIMATE_COLUMNS))
     if note:
         out["note"] = [f"{n}; {note}" if n else note for n in out["note"]]
     return out

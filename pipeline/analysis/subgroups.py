@@ -23,7 +23,8 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.analysis.comparison_effects import counts, effect_rows
-from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row
+from pipeline.analysis.estimability import enforce
+from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row, not_estimable
 from pipeline.config import EvaluationConfig
 from pipeline.survival import fit_cox
 
@@ -59,8 +60,7 @@ def interaction_row(frame: pd.DataFrame, groups: pd.Series, analysis: str,
     c = counts(frame, weights_col)
     levels = sorted(groups.unique())
     if len(levels) < 2:
-        return _row(analysis, "interaction_p", c, np.nan, unit="chi2",
-                    note="a single subgroup level")
+        return not_estimable(analysis, "interaction_p", c, "single_level", unit="chi2")
     dummies = pd.get_dummies(groups, dtype=float).reindex(columns=levels[1:])
     dummies.columns = [f"g{i}" for i in range(1, len(levels))]
     inter = dummies.mul(frame["treated"].to_numpy(), axis=0).add_prefix("tx_")
@@ -70,14 +70,16 @@ def interaction_row(frame: pd.DataFrame, groups: pd.Series, analysis: str,
             data[col] = frame[col]
     keep = [c for c in [*dummies.columns, *inter.columns] if data[c].std() > 0]
     terms = [c for c in keep if c.startswith("tx_")]
+    if not terms:
+        return not_estimable(analysis, "interaction_p", c, "no_interaction_contrast",
+                             unit="chi2")
     try:
         res = fit_cox(data, "time_days", "event", ["treated", *keep], weights_col=weights_col,
                       cluster_col=cluster_col, robust=True, compute_concordance=False)
         b = res.coef[terms].to_numpy()
         chi2 = float(b @ np.linalg.solve(res.var.loc[terms, terms].to_numpy(), b))
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        return _row(analysis, "interaction_p", c, np.nan, unit="chi2",
-                    note=f"not estimable ({type(exc).__name__})")
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return not_estimable(analysis, "interaction_p", c, "model_not_fitted", unit="chi2")
     df = len(terms)
     return _row(analysis, "interaction_p", c, chi2, p=float(stats.chi2.sf(chi2, df)),
                 unit="chi2", note=f"Wald test of {df} treatment x subgroup terms, "
@@ -100,9 +102,9 @@ def subgroup_rows(matched: pd.DataFrame, cfg: EvaluationConfig, variable: str,
         if note:
             rows["note"] = [f"{note}; {n}" if n else note for n in rows["note"]]
         parts.append(rows)
-    parts.append(pd.DataFrame([interaction_row(matched, groups, f"{prefix}:{variable}",
-                                               weights_col, "cluster")],
-                              columns=ESTIMATE_COLUMNS))
+    parts.append(enforce(pd.DataFrame([interaction_row(matched, groups, f"{prefix}:{variable}",
+                                                       weights_col, "cluster")],
+                                      columns=ESTIMATE_COLUMNS)))
     return pd.concat(parts, ignore_index=True)
 
 

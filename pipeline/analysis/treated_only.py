@@ -14,8 +14,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis.estimability import arm_problem, enforce
 from pipeline.analysis.frames import cohort_frame
-from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row, design
+from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, _row, design, not_estimable
 from pipeline.config import EvaluationConfig
 from pipeline.survival import fit_cox
 
@@ -69,8 +70,24 @@ def treated_design(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
     return x.loc[:, x.std(ddof=0) > 0]
 
 
+def _exposure_problem(frame: pd.DataFrame, exposure: str, counts: dict) -> str:
+    """Why the exposure contrast cannot be estimated, or ''."""
+    if frame.empty:
+        return "no_followup_to_window"
+    if exposure == "dose":
+        if frame["dose"].nunique() < 2:
+            return "constant_exposure"
+        return "no_events" if counts["events_treated"] == 0 else ""
+    return arm_problem(**counts).replace("arm_empty", "no_exposure_contrast")
+
+
 def treated_only_estimates(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
-    """Adjusted Cox HRs for completing (vs not) and per DOSE_STEP sessions, from the landmark."""
+    """Adjusted Cox HRs for completing (vs not) and per DOSE_STEP sessions, from the landmark.
+
+    These are associations within the treated group, not effects of completing or of more
+    sessions: who completes or attends more is not random. A contrast with nobody (or
+    everybody) exposed, a constant dose or no events is a not-estimable row with its reason.
+    """
     rows = []
     x = treated_design(frame, cfg) if len(frame) else pd.DataFrame()
     for measure, exposure, label in (
@@ -83,16 +100,21 @@ def treated_only_estimates(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.Dat
                   if comp is not None else int(frame["event"].sum()),
                   "events_comparison": int(frame.loc[~comp, "event"].sum())
                   if comp is not None else 0}
+        note = (f"association within the treated, {label}; landmark {cfg.landmark_days} "
+                "days; adjusted, including the clinic assessment")
+        problem = _exposure_problem(frame, exposure, counts)
+        if problem:
+            rows.append(not_estimable("treated_only", measure, counts, problem, unit="ratio",
+                                      note=note))
+            continue
         data = pd.concat([frame[["time_days", "event", exposure]], x], axis=1)
         try:
             res = fit_cox(data, "time_days", "event", [exposure, *x.columns], robust=True,
                           compute_concordance=False)
             s = res.summary.loc[exposure]
             rows.append(_row("treated_only", measure, counts, s["hr"], s["lower"], s["upper"],
-                             s["p"], unit="ratio",
-                             note=f"{label}; landmark {cfg.landmark_days} days; adjusted, "
-                             "including the clinic assessment"))
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as exc:
-            rows.append(_row("treated_only", measure, counts, np.nan, unit="ratio",
-                             note=f"not estimable ({type(exc).__name__})"))
-    return pd.DataFrame(rows, columns=ESTIMATE_COLUMNS)
+                             s["p"], unit="ratio", note=note))
+        except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+            rows.append(not_estimable("treated_only", measure, counts, "model_not_fitted",
+                                      unit="ratio", note=note))
+    return enforce(pd.DataFrame(rows, columns=ESTIMATE_COLUMNS))

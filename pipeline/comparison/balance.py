@@ -12,7 +12,7 @@ Definitions (MatchIt 4.x ``summary.matchit``, functions ``bal1var``/``smd_denom`
   reliability-weights variance sum w(x - m)^2 / (1 - sum w^2) with w normalised to sum
   to 1 (equals the usual n-1 variance when unweighted).
 * Variance ratio = var_treated / var_control with the (weighted) variances; not reported
-  for binary covariates.
+  for binary covariates, and NaN (undefined) when the control variance is zero.
 """
 
 from __future__ import annotations
@@ -40,6 +40,17 @@ def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
         return m * (1.0 - m)
     denom = 1.0 - float(np.sum(w * w))
     return float(np.sum(w * (x - m) ** 2) / denom) if denom > 0 else np.nan
+
+
+def _variance_ratio(v1: float, v0: float, scale: float) -> float:
+    """var_treated / var_control; NaN (undefined, not an error) when the control variance is
+    zero up to rounding relative to the covariate's mean square ``scale`` — e.g. a covariate
+    constant among comparison people, which under weights comes out as 0 or as 1e-30
+    depending on float rounding."""
+    noise = 1e-12 * max(scale, np.finfo(float).tiny)
+    if not (np.isfinite(v1) and np.isfinite(v0)) or abs(v0) <= noise:
+        return np.nan
+    return float(v1 / v0) if abs(v1) > noise else 0.0
 
 
 def _expand(df: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[str]):
@@ -121,7 +132,8 @@ def balance_table(
             vr = np.nan
         else:
             pos1, pos0 = t & (w > 0), ~t & (w > 0)
-            vr = _wvar(x[pos1], w[pos1], False) / _wvar(x[pos0], w[pos0], False)
+            vr = _variance_ratio(_wvar(x[pos1], w[pos1], False),
+                                 _wvar(x[pos0], w[pos0], False), float(np.mean(x * x)))
         rows.append((name, m1, m0, smd, vr, s, binary))
     out = pd.DataFrame(
         rows,

@@ -20,7 +20,10 @@ from pipeline.report.numbers import policy_from, read_optional
 from pipeline.warehouse_io import copy_frame, read_extract
 
 COUNT_COLUMNS = ("n_treated", "n_comparison", "events_treated", "events_comparison")
-INTEGER = re.compile(r"(?<![\d.])\d+(?![\d.])")
+# a count quoted in a note: a whole number followed by what it counts ("12 units trimmed");
+# other numbers in notes (sessions per step, percentages, thresholds) are not counts
+QUOTED_COUNT = re.compile(r"(?<![\d.,])\d+(?= (?:units?|people|persons?|events?|controls?|"
+                          r"treated|comparison people)\b)")
 
 
 def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
@@ -28,15 +31,22 @@ def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
     """Estimates with every count published and estimates from too few events withheld."""
     policy = policy_from(cfg)
     est = pd.concat([f for f in frames if f is not None], ignore_index=True)
-    # an estimate is withheld when either arm that exists has too few events
+    # an estimate is withheld when either arm that exists has too few events, or when the
+    # analysis itself flagged it as withheld (e.g. a subgroup below the minimum size)
     fewest = est[["events_treated", "events_comparison"]].where(
         est[["n_treated", "n_comparison"]].to_numpy() > 0).min(axis=1).fillna(0)
+    flagged = est["note"].fillna("").str.startswith("withheld").to_numpy()
+    fewest = fewest.where(~flagged, 0)
     out = withhold_small_estimates(est.assign(_fewest=fewest), "_fewest", policy,
                                    estimate_cols=["estimate", "lower", "upper", "p"])
+    if "reason" in out.columns:  # a plain-language reason beside each code
+        from pipeline.analysis.estimability import explain
+
+        out["reason_text"] = [explain(r) if r else "" for r in out["reason"].fillna("")]
     for col in COUNT_COLUMNS:
         out[col] = [publish_count(int(v), policy) for v in out[col]]
     # notes may quote counts (e.g. units trimmed): small ones become the suppressed label
-    out["note"] = out["note"].fillna("").map(lambda text: INTEGER.sub(
+    out["note"] = out["note"].fillna("").map(lambda text: QUOTED_COUNT.sub(
         lambda m: policy.suppressed_label if is_suppressed(int(m[0]), policy) else m[0], text))
     return out.drop(columns="_fewest")
 

@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis.estimability import explain
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import (
     DisclosurePolicy,
@@ -23,6 +24,8 @@ from pipeline.disclosure import (
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.provenance import provenance
+from pipeline.report.sentences import build_text
+from pipeline.report.unmatched import unmatched_in_words
 from pipeline.warehouse_io import read_extract, table_exists
 
 OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
@@ -151,17 +154,33 @@ def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
     return any(e is not None and e < policy.min_events_for_estimate for e in events)
 
 
+NOT_ESTIMATED = {"estimate": "not estimated", "ci": "not run for this extract", "p": "–",
+                 "available": False, "reason": "this analysis was not run for this extract"}
+
+
 def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> dict:
-    """Formatted estimate with CI and p ('withheld' when built on too few events)."""
-    if row is None or row.get("estimate") is None:
-        return {"estimate": "–", "ci": "–", "p": "–", "available": False}
+    """Formatted estimate with CI and p; 'not estimable' with the plain-language reason when
+    the analysis layer could not estimate it, 'withheld' when built on too few events."""
+    if row is None:
+        return dict(NOT_ESTIMATED)
+    if row.get("reason") or row.get("estimate") is None:
+        why = explain(row.get("reason") or "non_finite_result")
+        return {"estimate": "not estimable", "ci": why, "p": "–", "available": False,
+                "reason": why}
     if _withheld(row, policy):
-        return {"estimate": "withheld", "ci": "–", "p": "–", "available": False}
+        why = (f"fewer than {policy.min_events_for_estimate} reoffences in a group"
+               if not str(row.get("note") or "").startswith("withheld")
+               else str(row["note"]).split(";")[0].removeprefix("withheld: "))
+        return {"estimate": "withheld", "ci": why, "p": "–", "available": False,
+                "reason": why}
     fmt = {"ratio": W.fmt_ratio, "pp": W.fmt_pp, "months": W.fmt_months,
            "pct": W.fmt_pct}[kind]
     est, lo, hi = row["estimate"], row.get("lower"), row.get("upper")
     if kind == "months":
         ci = f"{W.fmt_months(lo)} to {W.fmt_months(hi)} months"
+        return {"estimate": f"{W.fmt_months(est)} months", "ci": ci,
+                "p": W.fmt_p(row.get("p")), "available": True, "value": est, "lower": lo,
+                "upper": hi}
     elif kind == "pp":
         ci = f"{W.fmt_pp(lo)} to {W.fmt_pp(hi)}"
     else:
@@ -171,8 +190,16 @@ def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> 
 
 
 def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
+    """Window proportions per arm; a row with nobody followed for the whole window says so
+    instead of printing a share of nobody."""
     rows = []
     for r in props.sort_values(["months", "arm"], ascending=[True, False]).itertuples():
+        if int(r.n) == 0:
+            rows.append({"months": int(r.months), "arm": r.arm, "n": publish_count(0, policy),
+                         "events_n": publish_count(0, policy), "percent": "none followed",
+                         "lower": "–", "upper": "–", "per_100": "none followed",
+                         "followed": False})
+            continue
         small = is_suppressed(r.n, policy) or is_suppressed(r.events, policy) or \
             is_suppressed(r.n - r.events, policy)
         rows.append({
@@ -182,7 +209,7 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
             "lower": "withheld" if small else W.fmt_pct(r.lower),
             "upper": "withheld" if small else W.fmt_pct(r.upper),
             "per_100": "withheld" if small or is_suppressed(int(r.offences), policy)
-            else f"{r.offences_per_100:.1f}"})
+            else f"{r.offences_per_100:.1f}", "followed": True})
     return rows
 
 
@@ -213,7 +240,7 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
     ev, ev_ci, mde = (est.get(main, k) for k in ("evalue_hr", "evalue_hr_ci", "mde_hr"))
     return {
         "analysis": main, "analysis_label": ANALYSIS_LABELS.get(main, main),
-        "hr": hr, "verdict": verdict, "verdict_text": W.VERDICT_TEXT[verdict],
+        "hr": hr, "verdict": verdict,
         "risk_difference": rd, "months": m, "natural_frequencies": sentence,
         "risk_treated": W.fmt_pct(r_t["estimate"]) if r_t else "–",
         "risk_comparison": W.fmt_pct(r_c["estimate"]) if r_c else "–",
@@ -221,6 +248,7 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
         "evalue": W.fmt_ratio(ev["estimate"]) if ev else "–",
         "evalue_ci": W.fmt_ratio(ev_ci["estimate"]) if ev_ci else "–",
         "mde_hr": W.fmt_ratio(mde["estimate"]) if mde else "–",
+        "mde_value": round(mde["estimate"], 4) if mde and W.is_num(mde["estimate"]) else None,
         "n_treated": publish_count(int(hr_row["n_treated"]), policy) if hr_row else "–",
         "n_comparison": publish_count(int(hr_row["n_comparison"]), policy) if hr_row else "–",
     }
@@ -274,6 +302,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
         "figures": {},
     }
     if not sufficient:
+        doc["text"] = build_text(doc, cfg)
         return doc
     est = Estimates(read_optional(con, "analysis.survival_estimates", extract_id),
                     read_optional(con, "analysis.comparison_estimates", extract_id))
@@ -286,6 +315,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     doc["summary"] = _headline(est, cfg, policy, balanced)
     doc["comparability"] = _comparability(con, extract_id, balance, policy)
     doc["results"] = _results(con, extract_id, cfg, est, policy)
+    doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     return doc
 
 

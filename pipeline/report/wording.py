@@ -59,9 +59,7 @@ VERDICT_TEXT = {
     "increase": ("The evidence shows that people who started treatment reoffended more than "
                  "comparable people who did not. This needs urgent review with the clinic."),
     "inconclusive": ("The results are inconclusive: the difference between the groups could be "
-                     "due to chance. More people need to complete the programme and be followed "
-                     "up before the effect can be measured precisely, which does not mean the "
-                     "programme has no effect."),
+                     "due to chance, which does not mean the programme has no effect."),
     "not_estimable": "The effect could not be estimated from this extract.",
 }
 

@@ -46,9 +46,11 @@ def cumulative_incidence(
 ) -> pd.DataFrame:
     """Aalen-Johansen cumulative incidence of `cause`, other non-zero statuses competing.
 
-    status 0 = censored. Tied times are handled exactly (no jitter). std_err is the
-    infinitesimal-jackknife SE that R's survfit uses for multi-state curves, computed in
-    O(n) by cumulative sums; the default conf_type "log" is R's multi-state default.
+    status 0 = censored. A cause with no event has incidence 0 at every time (no error), so
+    that an arm or outcome family without events still gets its curve. Tied times are
+    handled exactly (no jitter). std_err is the infinitesimal-jackknife SE that R's survfit
+    uses for multi-state curves, computed in O(n) by cumulative sums; the default conf_type
+    "log" is R's multi-state default.
     Returns one row per distinct time plus a leading time-0 row (cif = 0).
     """
     t = as_float(time, "time")
@@ -58,7 +60,10 @@ def cumulative_incidence(
     w = as_weights(weights, t.size)
     utime, causes, n_risk, d, inv = _aj_table(t, s, w)
     if cause not in set(causes.tolist()):
-        raise ValueError(f"cause {cause!r} does not occur in status")
+        # no event of this cause: its cumulative incidence is 0 throughout, exactly
+        zeros = np.zeros(utime.size + 1)
+        return pd.DataFrame({"time": np.concatenate([[0.0], utime]), "cif": zeros,
+                             "std_err": zeros, "lower": zeros, "upper": zeros})
     k = int(np.searchsorted(causes, cause))
     surv_prev, cif_all = _state_probabilities(n_risk, d)
     cif = cif_all[:, k]

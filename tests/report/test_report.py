@@ -58,7 +58,7 @@ def test_headline_numbers_are_printed(report):
     assert s["hr"]["ci"] in text
     if s["natural_frequencies"]:
         assert " ".join(s["natural_frequencies"].split()) in text
-    assert s["verdict_text"].split(":")[0] in text
+    assert report["doc"]["text"]["verdict"].split(":")[0] in text
 
 
 def test_no_count_below_the_threshold_is_published(report):

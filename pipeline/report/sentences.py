@@ -1,0 +1,272 @@
+"""Sentences of the funder report that describe the data, generated from the numbers.
+
+The template lays out fixed headings, definitions and a glossary; every sentence that states
+something about this extract (what was found, who was compared, which characteristics were
+adjusted for, why an estimate is missing) is written here from the configuration and the
+numbers document, so it cannot drift from what was computed. Every function is pure: numbers
+document (and configuration) in, text out. Counts in the document have already passed
+disclosure control; no function here derives a new count.
+"""
+
+from __future__ import annotations
+
+from pipeline.config import EvaluationConfig
+from pipeline.report import wording as W
+
+
+def months_label(months: int) -> str:
+    """'1 year', '2 years', '18 months'."""
+    if months == 12:
+        return "1 year"
+    return f"{months // 12} years" if months % 12 == 0 else f"{months} months"
+
+
+def join_words(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def verdict_text(summary: dict, cfg: EvaluationConfig) -> str:
+    """The headline: the verdict and, when inconclusive, whether the evaluation was large
+    enough to detect the effect the programme hopes for (from the detectable hazard ratio)."""
+    verdict = summary["verdict"]
+    if verdict == "not_estimable":
+        why = summary["hr"].get("reason")
+        return ("The effect could not be estimated from this extract"
+                + (f", because {why}." if why else "."))
+    base = W.VERDICT_TEXT[verdict]
+    if verdict != "inconclusive":
+        return base
+    mde = summary.get("mde_value")
+    if not W.is_num(mde):
+        return base
+    hoped = W.fmt_ratio(cfg.plausible_hr)
+    if mde >= cfg.plausible_hr:  # a hazard ratio of the hoped-for size was detectable
+        return (f"{base} The evaluation was large enough to detect a hazard ratio of "
+                f"{W.fmt_ratio(mde)} or further from 1 (80% power), including the effect the "
+                f"programme hopes for ({hoped}); a smaller effect cannot be ruled out.")
+    return (f"{base} So far the evaluation can only detect a hazard ratio of "
+            f"{W.fmt_ratio(mde)} or further from 1 (80% power), a larger effect than the "
+            f"programme hopes for ({hoped}): more people need to start treatment and be "
+            "followed up before an effect of that size could be shown.")
+
+
+def certainty(summary: dict) -> str:
+    """What the hazard ratio and its interval say."""
+    hr = summary["hr"]
+    if not hr["available"]:
+        return (f"The hazard ratio could not be estimated from this extract, because "
+                f"{hr.get('reason', 'the model could not be fitted')}.")
+    text = (f"The hazard ratio (how often treated people reoffended at any moment, relative to "
+            f"the comparison group) is {hr['estimate']} (95% confidence interval {hr['ci']}; "
+            f"{hr['p']}). A value below 1 means fewer reoffences with treatment. The "
+            "confidence interval is the range of effects consistent with the data: ")
+    return text + {
+        "inconclusive": "it includes 1, so \"no difference\" cannot be ruled out.",
+        "reduction": "it lies entirely below 1.",
+        "increase": "it lies entirely above 1."}.get(summary["verdict"], "")
+
+
+def who_compared(summary: dict, cfg: EvaluationConfig, matching: dict | None = None) -> str:
+    """Who the main estimate describes: everyone who started, or those who could be matched."""
+    how = summary["analysis_label"].replace(" (main analysis)", "")
+    if summary["analysis"] == "matched" and matching and matching["unmatched_n"] not in (
+            "0", 0):
+        who = (f"{summary['n_treated']} of the {matching['treated_n']} people who started "
+               "treatment (those who could be matched)")
+    else:
+        who = f"{summary['n_treated']} people who started treatment"
+    return (f"{who} and {summary['n_comparison']} comparable people who did not "
+            f"({how.lower()}). "
+            "Comparison people were chosen on the day each treated person started, from people "
+            f"at the same site with a qualifying offence within "
+            f"{cfg.risk_set_window_days} days of the same time before that day, who were "
+            "free, alive, adults and not yet referred.")
+
+
+def strength(summary: dict) -> str:
+    """Maryland level, E-value and detectable effect, each only when it was estimated."""
+    parts = [f"Strength of evidence: level {summary['sms_level']} on the five-level Maryland "
+             f"Scientific Methods Scale, because this is {summary['sms_reason']}."]
+    if summary.get("evalue", "–") != "–":
+        parts.append(
+            "An unmeasured difference between the groups would have to be associated with "
+            f"both treatment and reoffending by a risk ratio of {summary['evalue']} each to "
+            f"explain the estimate away ({summary['evalue_ci']} for the confidence limit "
+            "closest to no effect).")
+    if summary.get("mde_hr", "–") != "–":
+        parts.append(
+            f"With this many people the evaluation could reliably (80% power) detect a "
+            f"hazard ratio of {summary['mde_hr']} or further from 1; smaller effects may be "
+            "missed.")
+    return " ".join(parts)
+
+
+def matching(m: dict | None, unmatched: dict | None) -> str:
+    """How many treated people were matched and, from the data, how the unmatched differ."""
+    if not m:
+        return ""
+    text = (f"Of {m['treated_n']} treated people, {m['matched_n']} were matched to a "
+            "comparison person from their own risk set.")
+    if m["unmatched_n"] in ("0", 0):
+        return text + " Everyone who started treatment is in the matched analysis."
+    share = f" ({m['unmatched_percent']})" if m["unmatched_percent"] != "–" else ""
+    text += (f" {m['unmatched_n']}{share} had no comparison person close enough in their "
+             "characteristics and are left out of the matched analysis, which therefore "
+             "describes treated people for whom comparable untreated people exist.")
+    if unmatched:
+        if unmatched.get("phrases"):
+            text += (" Compared with matched treated people, on average they "
+                     f"{join_words(unmatched['phrases'])}.")
+        score = unmatched.get("score_direction")
+        if score:
+            text += (f" Their estimated chance of starting treatment was {score} on average "
+                     "than that of the matched.")
+    return text + " The weighted analysis, which keeps everyone, is shown beside it."
+
+
+def same_victim(results: dict) -> str:
+    """Share of first reoffences against the same victim, where estimable in both arms."""
+    sv = results["same_victim"]
+    ok = [arm for arm in ("treated", "comparison")
+          if sv.get(arm) not in (None, "–", "not estimable", "withheld", "not estimated")]
+    if len(ok) < 2:
+        return ("The share of first reoffences against the victim of the qualifying offence "
+                "is not published: there were too few reoffences in at least one group.")
+    return (f"Of the first reoffences, {sv['treated']} (treated) and {sv['comparison']} "
+            "(comparison) were against the victim of the qualifying offence; the rest were "
+            "against someone new.")
+
+
+def interaction(results: dict) -> str:
+    """Subgroup interaction tests that could be computed, and those that could not."""
+    rows = results.get("interaction", [])
+    done = [r for r in rows if r["p"] != "–"]
+    missing = [r["subgroup"] for r in rows if r["p"] == "–"]
+    text = ""
+    if done:
+        text = ("Tests of whether the hazard ratio differs between subgroups: "
+                + join_words([f"{r['subgroup']} {r['p']}" for r in done]) + ". With several "
+                "tests, one small p-value can arise by chance; subgroup results are a prompt "
+                "for further study, not a finding on their own.")
+    if missing:
+        text += (" " if text else "") + (
+            f"No test could be made for {join_words(missing)}: within those subgroups the "
+            "treatment contrast could not be estimated in at least two levels.")
+    return text
+
+
+def treated_only(results: dict) -> str:
+    """Associations within the treated group from the landmark (never read as effects)."""
+    rows = results.get("treated_only", [])
+    if not rows:
+        return ""
+    parts = []
+    for r in rows:
+        if r["available"]:
+            parts.append(f"{r['label'].lower()}: hazard ratio {r['estimate']} ({r['ci']})")
+        else:
+            parts.append(f"{r['label'].lower()}: {r['estimate']}, because {r['reason']}")
+    return (f"Within the treated group, counting from {results['landmark_days']} days after "
+            "the start of treatment (so that completers are not credited with the time they "
+            f"needed to complete): {'; '.join(parts)}. These are associations, not effects of "
+            "completing or of more sessions: people who complete or attend more may differ in "
+            "ways that also affect reoffending.")
+
+
+def windows_note(results: dict, doc_outcome: dict) -> str:
+    """Which follow-up windows nobody (in an arm) has been followed for yet."""
+    missing = sorted({p["months"] for p in results.get("proportions", [])
+                      if not p.get("followed", True)})
+    if not missing:
+        return ""
+    labels = join_words([months_label(m) for m in missing])
+    return (f"Nobody in at least one group has yet been followed for {labels} after the index "
+            "date, so the shares for that window cannot be estimated from this extract.")
+
+
+def windows_method(results: dict) -> str:
+    """How the shares in the windows table were computed (they differ by analysis)."""
+    if results.get("analysis") == "matched":
+        return ("Shares reoffending are among matched people followed up for the whole "
+                "window (people followed for less are left out of that window's share).")
+    return ("Shares reoffending are read off the Kaplan–Meier curves, so people not yet "
+            "followed for the whole window count for the time they were followed.")
+
+
+def methods_outcome(outcome: dict, family_codes: tuple[str, ...]) -> str:
+    """The outcome definition from the configuration."""
+    proof = (f"counted when proven by conviction or caution within {outcome['grace_days']} "
+             "days of being committed (police-recorded offences in a sensitivity analysis)"
+             if outcome["proof"] == "proven" else
+             "counted when recorded by the police (proven offences in a sensitivity analysis)")
+    text = (f"The first new {outcome['name']} offence after the index date (offence codes "
+            f"{', '.join(family_codes)}), {proof}. Follow-up ends at death, or "
+            f"{outcome['grace_days']} days before the extraction date so that recent offences "
+            "have had time to be proven.")
+    if not outcome["custody_time_at_risk"]:
+        text += " Days in custody after the index date are not counted as time at risk."
+    else:
+        text += " Days in custody after the index date count as time at risk."
+    return text
+
+
+def methods_comparison(cfg: EvaluationConfig) -> str:
+    """The adjustment as configured: covariates, caliper, ratio, replacement."""
+    names = [W.covariate_label(c) for c in (*cfg.covariates, *cfg.categorical)]
+    m = cfg.comparison
+    caliper = (f"within {m.caliper:g} standard deviations" if m.caliper is not None
+               else "with no caliper")
+    ratio = "one comparison person" if m.k == 1 else f"up to {m.k} comparison people"
+    reuse = "re-using comparison people where needed" if m.replace else "without re-using anyone"
+    return ("On each treated person's index date, the eligible people at the same site form a "
+            "risk set. A logistic regression of starting treatment on "
+            f"{join_words(names) or 'no characteristics'} gives each person a propensity "
+            f"score; each treated person is matched to {ratio} nearest on the logit of that "
+            f"score ({caliper}), {reuse}. Inverse probability weighting is a second, "
+            "independent adjustment. Balance is checked with standardised mean differences "
+            f"(threshold {m.balance_threshold:g}).")
+
+
+def methods_statistics(results: dict, cfg: EvaluationConfig) -> str:
+    """The statistics, with the proportional-hazards test result if it was computed."""
+    windows = join_words([months_label(m) for m in cfg.followup_months])
+    text = ("Kaplan–Meier curves with log–log 95% confidence bands; Cox proportional-hazards "
+            "models with standard errors robust to matched sets; restricted mean survival "
+            f"time; risk differences and ratios at {windows}.")
+    p = results.get("ph_test_p", "–")
+    if p != "–":
+        text += (f" The proportional-hazards assumption for treatment was tested "
+                 f"(Grambsch–Therneau, {p}); a small p-value would mean the effect changes "
+                 "over time, and the hazard ratio is then an average over follow-up.")
+    else:
+        text += " The proportional-hazards test could not be computed for this extract."
+    return text + (" Confidence intervals are 95%. Statistical methods are tested against "
+                   "published reference values and against synthetic data with a known effect.")
+
+
+def build_text(doc: dict, cfg: EvaluationConfig, unmatched: dict | None = None) -> dict:
+    """Every data-describing sentence of the report, keyed for the template."""
+    text = {"methods_outcome": methods_outcome(doc["outcome"],
+                                               cfg.families.get(cfg.main_family, ())),
+            "methods_comparison": methods_comparison(cfg)}
+    if doc["status"] != "ok":
+        return text
+    s, r = doc["summary"], doc["results"]
+    text.update({
+        "verdict": verdict_text(s, cfg), "certainty": certainty(s),
+        "who_compared": who_compared(s, cfg, doc["comparability"].get("matching")),
+        "strength": strength(s),
+        "matching": matching(doc["comparability"].get("matching"), unmatched),
+        "same_victim": same_victim(r), "interaction": interaction(r),
+        "treated_only": treated_only(r), "windows_note": windows_note(r, doc["outcome"]),
+        "windows_method": windows_method(r),
+        "methods_statistics": methods_statistics(r, cfg)})
+    return {k: _sentence_case(v) for k, v in text.items()}
