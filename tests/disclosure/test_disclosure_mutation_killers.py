@@ -1,0 +1,180 @@
+"""Exact checks of disclosure-control details that the broader tests left open.
+
+Written against the mutants that survived `make mutation` (docs/mutation_testing.md): error
+messages that name the offending setting, boundary values of the policy, counts written with
+separators, keys that are not strings, tie-breaks of the complementary suppression, the cut of
+a curve at tied times and missing groups, and the alignment of withheld estimates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.disclosure import (
+    DisclosurePolicy,
+    assert_no_small_counts,
+    check_published_document,
+    cut_survival_curve,
+    protect_rate,
+    protect_table,
+    publish_count,
+    publish_counts,
+    withhold_small_estimates,
+)
+
+P = DisclosurePolicy()
+S, C = "<10", "[c]"
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+def test_policy_accepts_the_smallest_allowed_values():
+    policy = DisclosurePolicy(threshold=1, rounding_base=2, min_events_for_estimate=0)
+    assert (policy.threshold, policy.rounding_base, policy.min_events_for_estimate) == (1, 2, 0)
+
+
+def test_policy_errors_name_the_setting():
+    with pytest.raises(ValueError) as err:
+        DisclosurePolicy(min_events_for_estimate=-1)
+    assert str(err.value) == "disclosure policy: min_events_for_estimate must be >= 0, got -1"
+    with pytest.raises(ValueError) as err:
+        DisclosurePolicy(secondary_label="<10")
+    assert str(err.value) == (
+        "disclosure policy: secondary_label must differ from suppressed_label, otherwise "
+        "complementary cells (>= threshold) would be shown as small counts")
+    with pytest.raises(TypeError) as err:
+        DisclosurePolicy.from_mapping([("threshold", 5)])  # type: ignore[arg-type]
+    assert str(err.value) == "disclosure policy: expected a mapping, got list"
+
+
+# --- single counts and rates ---------------------------------------------------------------
+
+
+def test_count_errors_name_the_argument_and_value():
+    with pytest.raises(ValueError) as err:
+        publish_count(-1, P)
+    assert str(err.value) == "count must be a non-negative integer, got -1"
+    with pytest.raises(TypeError) as err:
+        publish_count("5", P)  # type: ignore[arg-type]
+    assert str(err.value) == "count must be a non-negative integer, got '5'"
+    with pytest.raises(ValueError) as err:
+        protect_rate(-1, 40, P)
+    assert str(err.value) == "numerator must be a non-negative integer, got -1"
+    with pytest.raises(TypeError) as err:
+        protect_rate(4, 4.5j, P)  # type: ignore[arg-type]
+    assert str(err.value) == "denominator must be a non-negative integer, got 4.5j"
+    with pytest.raises(TypeError) as err:
+        publish_counts([1, 2], P)  # type: ignore[arg-type]
+    assert str(err.value) == "expected a pandas Series or DataFrame, got list"
+
+
+# --- document checker ----------------------------------------------------------------------
+
+
+def test_counts_written_with_thousands_separators_are_read_as_numbers():
+    policy = DisclosurePolicy(threshold=2000)
+    doc = {"n": ["1,204", "1\u202f204", "1\u2009204", "2,500"]}
+    assert check_published_document(doc, policy) == [
+        "$.n[0]: '1,204'", "$.n[1]: '1\\u202f204'", "$.n[2]: '1\\u2009204'"]
+
+
+def test_fractional_and_non_finite_values_are_not_counts():
+    doc = {"n": [2.5, float("nan"), float("inf"), 3.0]}
+    assert check_published_document(doc, P) == ["$.n[3]: 3.0"]
+
+
+def test_only_string_keys_can_mark_counts():
+    assert check_published_document({3: 5, "n": 7, "rate": 4}, P) == ["$.n: 7"]
+
+
+def test_assert_no_small_counts_lists_every_finding():
+    with pytest.raises(AssertionError) as err:
+        assert_no_small_counts({"n": 7, "events_n": 3}, P)
+    assert str(err.value) == (
+        "2 potentially disclosive count(s) below 10: $.n: 7; $.events_n: 3")
+
+
+# --- complementary suppression: tie-breaks -------------------------------------------------
+
+
+def test_ties_go_to_an_interior_cell_before_a_total():
+    # Lines: 10 complements 5 (row 0), 10 complements 1 (row 1), the total row's 1 gets the
+    # column total 20 (first of two 20s). The audit then finds 5 pinned and must suppress one
+    # more cell in its row or column: the interior 15 (row 1) and the row total 15 (row 0)
+    # tie; the interior cell is taken first. A further complement (row 0's total, then row 1's)
+    # closes the lines.
+    table = pd.DataFrame([[5, 10, 0], [15, 10, 1]])
+    assert protect_table(table, P).published.to_numpy().tolist() == [
+        [S, C, "0", C],
+        [C, C, S, C],
+        [C, "20", S, "41"],
+    ]
+
+
+def test_ties_between_two_totals_go_to_the_top_row():
+    # Lines: 10 complements 5 (row 0) and 10 complements 1 (row 1). The audit finds 5 pinned
+    # (column 1 adds up 10 + 1 = 11 with bounds >= 10 and >= 1); its row and column offer two
+    # totals of 15: row 0's total and column 2's total. The top-most (row 0's) is taken, and
+    # column 2's total stays published.
+    table = pd.DataFrame([[0, 10, 5], [15, 1, 10]])
+    published = protect_table(table, P).published.to_numpy().tolist()
+    assert published[0][3] == C and published[2][2] == "15"
+    assert published == [
+        ["0", C, S, C],
+        [C, S, C, C],
+        [C, C, "15", "41"],
+    ]
+
+
+# --- survival curves and estimates ---------------------------------------------------------
+
+
+def test_curve_cut_uses_the_time_column_not_the_index():
+    km = pd.DataFrame({"time": [0, 30, 60, 90], "n_risk": [50, 30, 5, 20]}, index=[3, 2, 1, 0])
+    assert cut_survival_curve(km, P, time_col="time")["time"].tolist() == [0, 30]
+
+
+def test_curve_cut_at_tied_times_follows_input_order():
+    # 48 rows at times 0-3; at time 0 (input rows 3, 7, 11, ...) the third row is the first
+    # with fewer than 10 at risk: the two before it stay, nothing after it (in input order).
+    times = np.array([3, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0] * 2)
+    n_risk = np.full(times.size, 20)
+    n_risk[11] = 5
+    out = cut_survival_curve(pd.DataFrame({"time": times, "n_risk": n_risk}), P, time_col="time")
+    assert out.index.tolist() == [3, 7]
+
+
+def test_curve_cut_treats_a_missing_group_as_a_group():
+    km = pd.DataFrame({
+        "time": [0, 30, 60, 0, 30, 60],
+        "n_risk": [40, 12, 11, 40, 5, 20],
+        "arm": ["treated"] * 3 + [None] * 3,
+    })
+    out = cut_survival_curve(km, P, time_col="time", by="arm")
+    assert out.index.tolist() == [0, 1, 2, 3]
+
+
+def test_missing_column_error_lists_what_is_there():
+    km = pd.DataFrame({"time": [0], "n_risk": [50]})
+    with pytest.raises(KeyError) as err:
+        cut_survival_curve(km, P, n_risk_col="at_risk", time_col="time")
+    assert err.value.args[0] == "missing column(s) ['at_risk']; available: ['time', 'n_risk']"
+
+
+def test_withheld_estimates_keep_the_row_labels():
+    est = pd.DataFrame(
+        {"events": [3, 25, np.nan], "hr": [0.5, 0.9, 1.1], "label": ["0.50", "0.90", "1.10"]},
+        index=["under 25", "25-40", "over 40"],
+    )
+    out = withhold_small_estimates(est, "events", P, estimate_cols=["hr", "label"])
+    assert out["withheld_reason"].to_dict() == {
+        "under 25": "fewer than 10 events", "25-40": None, "over 40": "event count missing"}
+    assert out.loc["25-40", ["hr", "label"]].tolist() == [0.9, "0.90"]
+    # withheld cells are NaN (a float), also in a text column
+    for cell in (out.loc["under 25", "label"], out.loc["over 40", "label"]):
+        assert isinstance(cell, float) and math.isnan(cell)
