@@ -11,13 +11,9 @@ from pipeline.analysis.by_arm import km_by_arm, window_proportions
 from pipeline.analysis.frames import cohort_frame
 from pipeline.config import EvaluationConfig
 from pipeline.warehouse_io import write_frame
+from pipeline.windows import month_days  # noqa: F401  (re-exported: the one window rule)
 
 AT_RISK_MONTHS = tuple(range(0, 37, 6))
-
-
-def month_days(months: int) -> int:
-    """Whole days in a number of months (365.25 / 12 per month), as the cohort SQL uses."""
-    return int(round(months * 365.25 / 12))
 
 
 # (analysis name, cohort, outcome family or None for main, proof or None, custody at risk or None)

@@ -40,6 +40,13 @@ class CohortCounts:
     unlinked_referrals: int
 
 
+def in_custody(day: str, spell: str) -> str:
+    """SQL: ``day`` lies in the custody spell ``spell`` — from its start (the sentencing date)
+    up to but not including its release date: a person released on a day is at liberty on
+    that day (the same half-open interval the custody days at risk are counted on)."""
+    return f"({day} >= {spell}.start_date AND {day} < {spell}.end_date)"
+
+
 def create_inputs(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
     """Temp views of this extract's staged tables and the offence-code lookup."""
     for table in ("police_persons", "police_offences", "clinic_referrals", "clinic_sessions"):
@@ -180,7 +187,7 @@ def _treated_sql(cfg: EvaluationConfig, window_end: dt.date, cohort: CohortDefin
                coalesce(year(b.index_date) - b.birth_year >= {cfg.min_age}, FALSE) AS adult,
                coalesce(b.date_of_death > b.index_date, TRUE) AS alive,
                NOT EXISTS (SELECT 1 FROM custody k WHERE k.person_key = b.person_key
-                           AND b.index_date BETWEEN k.start_date AND k.end_date) AS free
+                           AND {in_custody('b.index_date', 'k')}) AS free
         FROM base b LEFT JOIN q ON q.person_key = b.person_key AND q.rn = 1"""
 
 
@@ -214,7 +221,7 @@ def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
              AND q.offence_date BETWEEN t.q_from AND t.q_to
         JOIN persons c ON c.person_key = q.person_key
         LEFT JOIN custody k ON k.person_key = c.person_key
-             AND t.index_date BETWEEN k.start_date AND k.end_date
+             AND {in_custody('t.index_date', 'k')}
         WHERE coalesce(c.date_of_death > t.index_date, TRUE)
           AND coalesce(c.first_referral_date > t.index_date, TRUE)
           AND year(t.index_date) - c.birth_year >= {cfg.min_age}

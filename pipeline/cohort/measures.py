@@ -13,6 +13,7 @@ import duckdb
 
 from pipeline.cohort.build import FOREVER, sql_date, sql_list
 from pipeline.config import EvaluationConfig
+from pipeline.windows import month_days
 
 COVARIATES_SQL = """
 SELECT u.unit_id,
@@ -63,13 +64,13 @@ def outcomes_sql(units: str, cfg: EvaluationConfig, extraction: dt.date) -> str:
         f"SELECT '{name}' AS family, unnest([{sql_list(codes)}]) AS code"
         for name, codes in cfg.families.items())
     windows = ", ".join(
-        f"count(*) FILTER (WHERE e.offence_date <= u.index_date + {m * 365 // 12}) "
+        f"count(*) FILTER (WHERE e.offence_date <= u.index_date + {month_days(m)}) "
         f"AS n_offences_{m}m" for m in cfg.followup_months)
     binaries = ", ".join(
-        f"(u.index_date + {m * 365 // 12} <= {sql_date(censor_cap)} "
-        f"AND (coalesce(fe.event_date <= u.index_date + {m * 365 // 12}, FALSE) "
-        f"OR coalesce(u.date_of_death > u.index_date + {m * 365 // 12}, TRUE))) AS full_{m}m, "
-        f"coalesce(fe.event_date <= u.index_date + {m * 365 // 12}, FALSE) AS event_{m}m, "
+        f"(u.index_date + {month_days(m)} <= {sql_date(censor_cap)} "
+        f"AND (coalesce(fe.event_date <= u.index_date + {month_days(m)}, FALSE) "
+        f"OR coalesce(u.date_of_death > u.index_date + {month_days(m)}, TRUE))) AS full_{m}m, "
+        f"coalesce(fe.event_date <= u.index_date + {month_days(m)}, FALSE) AS event_{m}m, "
         f"coalesce(fe.n_offences_{m}m, 0) AS n_offences_{m}m"
         for m in cfg.followup_months)
     return f"""
