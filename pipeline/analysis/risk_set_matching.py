@@ -2,10 +2,12 @@
 treated person's own index date, scored with their covariates as of that date.
 
 The candidates are the risk-set pairs of ``analysis.risk_sets`` (same site, alive, free, not
-yet referred, similar time since the qualifying offence), so exact matching on site and on the
-index date is built in: a control's follow-up starts on its treated match's index date and no
-immortal time is credited to either group. Among the candidates, greedy nearest-neighbour
-matching on the logit of the propensity score (``pipeline.comparison.match_nearest``) with:
+yet referred, similar time since the qualifying offence; people treated later are candidates
+until their own start, as in a sequential target-trial emulation), so exact matching on site
+and on the index date is built in: a control's follow-up starts on its treated match's index
+date and no immortal time is credited to either group. Among the candidates, greedy
+nearest-neighbour matching on the logit of the propensity score
+(``pipeline.comparison.match_nearest``) with:
 
 * a caliper in SDs of the logit over the score's fitting sample (default 0.2);
 * 1:k (default 1:1), in rounds: every treated person takes a first control, then a second …;
@@ -100,13 +102,19 @@ def match_risk_sets(treated_logit: pd.Series, pairs: pd.DataFrame, spec: MatchSp
 
 
 def set_clusters(matches: pd.DataFrame) -> pd.Series:
-    """Cluster of each matched set for robust SEs: the matched set itself, or, when controls
-    are reused (with replacement), the connected group of sets sharing a control person."""
+    """Cluster of each matched set for robust SEs, by person: the matched set itself, or the
+    connected group of sets that share a person — a control reused (with replacement), or a
+    person who is a control in an earlier trial and the treated member of their own later
+    (sequential trials)."""
     sets = matches["matched_set"].to_numpy()
     s_code, s_uniq = pd.factorize(sets)
-    p_code, p_uniq = pd.factorize(matches["control_id"])
+    linked = [matches["control_id"].to_numpy()]
+    if "treated_id" in matches:
+        linked.append(matches["treated_id"].to_numpy())
+    p_code, p_uniq = pd.factorize(np.concatenate(linked))
     n = len(s_uniq) + len(p_uniq)
-    graph = coo_matrix((np.ones(len(sets)), (s_code, len(s_uniq) + p_code)), shape=(n, n))
+    rows = np.tile(s_code, len(linked))
+    graph = coo_matrix((np.ones(len(rows)), (rows, len(s_uniq) + p_code)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     return pd.Series(label[: len(s_uniq)], index=s_uniq, name="cluster")
 

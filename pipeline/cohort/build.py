@@ -192,7 +192,13 @@ def _treated_sql(cfg: EvaluationConfig, window_end: dt.date, cohort: CohortDefin
 
 
 def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
-    """Pairs (treated person, eligible person never in this cohort) on the treated index date.
+    """Pairs (treated person, eligible person) on the treated index date: a sequential
+    target-trial emulation in which each treated index date starts a trial.
+
+    Eligibility uses only what was known on that date: same site, qualifying offence within
+    the window, alive, at liberty, adult and not yet referred. People referred (and treated)
+    *later* are eligible controls until then — excluding them would choose controls with
+    information from the future (Hernán & Robins).
 
     Each treated person allows a date window for a comparison person's qualifying offence; the
     windows are cut into (site, week) keys so that the join is an equi-join, then filtered.
@@ -211,8 +217,7 @@ def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
             FROM t WHERE q_from <= q_to),
         cand AS (
             SELECT q.*, c.site, (q.offence_date - DATE '1970-01-01') // 7 AS week
-            FROM qualifying q JOIN persons c USING (person_key)
-            WHERE c.{cohort.index_col} IS NULL AND c.first_treatment_date IS NULL)
+            FROM qualifying q JOIN persons c USING (person_key))
         SELECT '{cohort.name}' AS cohort, t.person_key AS treated_key, t.index_date,
                c.person_key, q.offence_key AS qualifying_offence_key,
                q.offence_date AS qualifying_date
@@ -224,6 +229,8 @@ def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
              AND {in_custody('t.index_date', 'k')}
         WHERE coalesce(c.date_of_death > t.index_date, TRUE)
           AND coalesce(c.first_referral_date > t.index_date, TRUE)
+          AND coalesce(c.{cohort.index_col} > t.index_date, TRUE)
+          AND coalesce(c.first_treatment_date > t.index_date, TRUE)
           AND year(t.index_date) - c.birth_year >= {cfg.min_age}
           AND k.person_key IS NULL  -- not in custody on the index date"""
 
@@ -237,10 +244,13 @@ def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_
                 + " AND ".join(flags))
     con.execute(_risk_set_sql(cfg, cohort))
     seed = sql_str(str(cfg.seed))
-    # naive comparison: each eligible person enters once, on one of their risk-set dates drawn
-    # deterministically (md5 of keys and seed): a date on which they were truly eligible
+    # naive comparison: each eligible person never in this treated cohort enters once, on one
+    # of their risk-set dates drawn deterministically (md5 of keys and seed): a date on which
+    # they were truly eligible. People treated later are controls in the risk sets (sequential
+    # trials) but not in this one-row-per-person sample, where they would appear twice.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE comparison AS SELECT * FROM risk_sets
+        WHERE person_key NOT IN (SELECT person_key FROM treated)
         QUALIFY row_number() OVER (PARTITION BY person_key
                                    ORDER BY md5(person_key || treated_key || {seed})) = 1""")
     name = sql_str(cohort.name)
@@ -298,18 +308,16 @@ def _flow_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
         parts.append(f"SELECT {name} AS cohort, 'treated' AS arm, {i} AS step_no, "
                      f"{sql_str(step)} AS step, {sql_str(label)} AS label, "
                      f"count(*) FILTER (WHERE {cond}) AS n FROM treated_steps")
-    never = f"p.{cohort.index_col} IS NULL AND p.first_treatment_date IS NULL"
     comparison_steps = (
         ("qualifying", "Qualifying stalking/harassment offence in the study period",
          "SELECT count(DISTINCT person_key) FROM qualifying"),
-        ("never_treated", "Never in the treated cohort",
-         "SELECT count(DISTINCT q.person_key) FROM qualifying q JOIN persons p USING "
-         f"(person_key) WHERE {never}"),
         ("site", "At a study site",
          "SELECT count(DISTINCT q.person_key) FROM qualifying q JOIN persons p USING "
-         f"(person_key) WHERE {never} AND p.site IN ({sql_list(cfg.sites)})"),
-        ("eligible", "Eligible on a treated person's index date (comparison pool)",
-         "SELECT count(DISTINCT person_key) FROM risk_sets"),
+         f"(person_key) WHERE p.site IN ({sql_list(cfg.sites)})"),
+        ("eligible", "Eligible on a treated person's index date, including people treated "
+         "later (comparison pool)", "SELECT count(DISTINCT person_key) FROM risk_sets"),
+        ("never_treated", "Of whom never in the treated cohort (one-row-per-person sample)",
+         "SELECT count(*) FROM comparison"),
     )
     for i, (step, label, sql) in enumerate(comparison_steps):
         parts.append(f"SELECT {name}, 'comparison', {i}, {sql_str(step)}, {sql_str(label)}, "

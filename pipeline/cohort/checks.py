@@ -26,13 +26,21 @@ def flow_problems(con: duckdb.DuckDBPyConnection, extract_id: str) -> list[str]:
 
 
 def immortal_time_problems(con: duckdb.DuckDBPyConnection, extract_id: str) -> int:
-    """Comparison units whose index date is before their qualifying offence, on or after a
-    referral or death, or who were ever treated (follow-up credited while not eligible)."""
+    """Comparison units and risk-set pairs credited with time while not eligible: an index
+    date before the qualifying offence, or on or after the person's own referral, treatment
+    start or death. People treated *later* are correct controls before their own start
+    (sequential trials); only a comparison index on or after it is a problem."""
     return con.execute("""
-        SELECT count(*) FROM analysis.units u
-        JOIN analysis.persons p USING (extract_id, person_key)
-        WHERE u.extract_id = ? AND u.arm = 'comparison' AND (
-              u.index_date < u.qualifying_date
-           OR u.index_date >= coalesce(p.first_referral_date, DATE '9999-12-31')
-           OR u.index_date >= coalesce(p.date_of_death, DATE '9999-12-31')
-           OR p.first_treatment_date IS NOT NULL)""", [extract_id]).fetchone()[0]
+        WITH c AS (
+            SELECT person_key, index_date, qualifying_date FROM analysis.units
+            WHERE extract_id = $eid AND arm = 'comparison'
+            UNION ALL
+            SELECT person_key, index_date, qualifying_date FROM analysis.risk_sets
+            WHERE extract_id = $eid)
+        SELECT count(*) FROM c JOIN analysis.persons p
+             ON p.extract_id = $eid AND p.person_key = c.person_key
+        WHERE c.index_date < c.qualifying_date
+           OR c.index_date >= coalesce(p.first_referral_date, DATE '9999-12-31')
+           OR c.index_date >= coalesce(p.first_treatment_date, DATE '9999-12-31')
+           OR c.index_date >= coalesce(p.date_of_death, DATE '9999-12-31')""",
+                       {"eid": extract_id}).fetchone()[0]
