@@ -165,7 +165,8 @@ def history_figure(rows: list[dict], path: Path) -> Path:
                   fontsize=7)
     ax.set_ylabel("Hazard ratio (log scale)")
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.legend(loc="upper left", fontsize=7, ncols=2)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, ncols=2,
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
