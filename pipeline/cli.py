@@ -135,9 +135,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if input("Type the extract id to confirm: ").strip() != extract_id:
             print("not confirmed; nothing removed", file=sys.stderr)
             return 1
+    import duckdb
+
     from pipeline.definitions import EXTRACTS
 
-    rows = purge_warehouse(settings.warehouse, extract_id)
+    try:
+        rows = purge_warehouse(settings.warehouse, extract_id)
+    except duckdb.IOException:
+        print(f"{settings.warehouse}: the warehouse is open in another process (make dev, a "
+              "notebook); close it and purge again; nothing removed", file=sys.stderr)
+        return 1
     reports = purge_reports(settings.reports_dir, extract_id)
     runs, partition = purge_dagster(_instance(settings), EXTRACTS.name, extract_id)
     print(f"purged {extract_id}: {sum(rows.values())} rows from {len(rows)} tables, "

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from pipeline.contracts.schema import load_offence_codes
+from pipeline.plan.spec import AnalysisPlan, parse_plan
 
 
 class ConfigError(ValueError):
@@ -75,6 +76,9 @@ class EvaluationConfig:
     # the effect the programme hopes for: an inconclusive result says whether the evaluation
     # was large enough to detect it
     plausible_hr: float = 0.75
+    # the pre-specified analysis plan (``analysis_plan``): primary analysis, planned events,
+    # error spending; ``plausible_hr`` mirrors its assumed effect
+    plan: AnalysisPlan = field(default_factory=AnalysisPlan)
 
     def index_window_end(self, extraction_date: dt.date) -> dt.date:
         """Last index date: given, or leaving a month of follow-up before the censoring date."""
@@ -145,6 +149,9 @@ def load_config(path: Path) -> EvaluationConfig:
     for key, value in ints.items():
         if value < 0:
             raise ConfigError(f"{src}: '{key}' must not be negative")
+    given_hr = _plausible_hr(raw, src) if _get(raw, "analysis.plausible_hr", src,
+                                                (int, float), None) is not None else None
+    plan = parse_plan(raw.get("analysis_plan"), src, main, families, given_hr, ConfigError)
     return EvaluationConfig(
         first_index_date=_get(raw, "study.first_index_date", src, dt.date),
         last_index_date=_get(raw, "study.last_index_date", src, dt.date, None),
@@ -162,7 +169,7 @@ def load_config(path: Path) -> EvaluationConfig:
         landmark_days=int(_get(raw, "analysis.landmark_days", src, int, 180)),
         disclosure=_get(raw, "disclosure", src, dict, {}) or {},
         sha256=hashlib.sha256(text).hexdigest(), source=src,
-        comparison=_comparison(raw, src), plausible_hr=_plausible_hr(raw, src))
+        comparison=_comparison(raw, src), plausible_hr=plan.assumed_hr, plan=plan)
 
 
 def _plausible_hr(raw: dict, src: str) -> float:

@@ -8,13 +8,15 @@ from dagster_duckdb import DuckDBResource
 
 import assets.analysis
 import assets.comparison
+import assets.history
 import assets.ingest
 import assets.report
 from assets.common import EXTRACTS, ProjectPaths
 from pipeline.landing import complete_extracts, scan_landing
 from pipeline.settings import Settings
 
-ASSET_MODULES = [assets.ingest, assets.analysis, assets.comparison, assets.report]
+ASSET_MODULES = [assets.ingest, assets.analysis, assets.comparison, assets.history,
+                 assets.report]
 
 evaluate_extract = dg.define_asset_job(
     "evaluate_extract", selection=dg.AssetSelection.all(), partitions_def=EXTRACTS,

@@ -68,25 +68,29 @@ def identifier_columns(header: list[str], contract: TableContract,
     return found
 
 
-PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ ]{0,63}")
+# a header cell quoted back: a lower-case column name, or any-case when named like an
+# identifier column (``DOB``); anything else may be a value and is named by position
+PLAIN_NAME = re.compile(r"[a-z][a-z0-9_ ]{0,63}")
+PLAIN_COLUMN_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]{0,63}")
 
 
 def header_label(header: list[str], position: int, contract: TableContract,
                  rules: IdentifierRules | None = None, column_like: bool = False) -> str:
     """How a message names header cell ``position`` (0-based) without echoing a value.
 
-    A contract column is named. Any other cell is quoted only when it is a plain name that
-    looks like no identifier value and either line 1 is recognisably a header (at least half
-    of the contract's columns are in it) or the cell is ``column_like`` (named like an
-    identifier column, e.g. ``DOB``); otherwise (a file sent without its header line, a
-    system file) it is named by its position alone.
+    A contract column is named. Any other cell is quoted only when it looks like no
+    identifier value and either line 1 is recognisably a header (at least half of the
+    contract's columns are in it) and the cell is a lower-case name, or the cell is
+    ``column_like`` (named like an identifier column, e.g. ``DOB``); otherwise (a file sent
+    without its header line, a system file) it is named by its position alone.
     """
     name = header[position]
     if name in contract.column_names:
         return repr(name)
     rules = rules or load_identifier_rules()
     header_line = 2 * sum(c in contract.column_names for c in header) >= len(contract.columns)
-    plain = (PLAIN_NAME.fullmatch(name) is not None
+    shape = PLAIN_COLUMN_LIKE if column_like else PLAIN_NAME
+    plain = (shape.fullmatch(name) is not None
              and not any(re.search(p.pattern, name) for p in rules.values))
     return repr(name) if plain and (header_line or column_like) else (
         f"{position + 1} of the header")

@@ -117,14 +117,42 @@ def purge_dagster(instance, partitions_name: str, extract_id: str) -> tuple[int,
     check_extract_id(extract_id)
     records = instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": extract_id}))
     storage = Path(instance.root_directory) / "storage" if instance.root_directory else None
+    _clear_asset_index(instance, [r.dagster_run.run_id for r in records], extract_id)
     for record in records:
         run_id = record.dagster_run.run_id
         instance.delete_run(run_id)
         if storage is not None and (storage / run_id).is_dir():  # captured compute logs
             shutil.rmtree(inside(storage, run_id, "run folder"))
-    for key in instance.all_asset_keys():
-        instance.wipe_asset_partitions(key, [extract_id])
+        shard = (Path(instance.root_directory) / "history" / "runs" / f"{run_id}.db"
+                 if instance.root_directory else None)
+        if shard is not None and shard.is_file():  # SQLite's per-run event log, now empty
+            inside(shard.parent, shard.name, "run event log").unlink()
+    try:  # the asset index too, where the storage supports it (SQLite does not; then
+        # ``_clear_asset_index`` has already done it)
+        for key in instance.all_asset_keys():
+            instance.wipe_asset_partitions(key, [extract_id])
+    except NotImplementedError:
+        pass
     had = instance.has_dynamic_partition(partitions_name, extract_id)
     if had:
         instance.delete_dynamic_partition(partitions_name, extract_id)
     return len(records), had
+
+
+def _clear_asset_index(instance, run_ids: list[str], extract_id: str) -> None:
+    """Remove the extract's asset-check executions and the cached latest materialisations
+    that point at its runs from a SQL event log (``delete_run`` leaves both behind)."""
+    import sqlalchemy as sa
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, AssetKeyTable
+
+    storage = instance.event_log_storage
+    if not hasattr(storage, "index_connection"):
+        return
+    checks, keys = AssetCheckExecutionsTable, AssetKeyTable
+    with storage.index_connection() as conn:
+        conn.execute(sa.delete(checks).where(
+            sa.or_(checks.c.partition == extract_id, checks.c.run_id.in_(run_ids))))
+        if run_ids:
+            conn.execute(sa.update(keys).where(keys.c.last_run_id.in_(run_ids)).values(
+                last_materialization=None, last_run_id=None, cached_status_data=None))
+        conn.execute(sa.update(keys).values(cached_status_data=None))  # recomputed on demand

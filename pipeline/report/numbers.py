@@ -21,8 +21,10 @@ from pipeline.disclosure import (
     protect_table,
     publish_count,
 )
+from pipeline.plan.multiplicity import holm
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
+from pipeline.report.history import sequential_section
 from pipeline.report.provenance import provenance
 from pipeline.report.sentences import build_text
 from pipeline.report.unmatched import unmatched_in_words
@@ -244,6 +246,9 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
         "risk_difference": rd, "months": m, "natural_frequencies": sentence,
         "risk_treated": W.fmt_pct(r_t["estimate"]) if r_t else "–",
         "risk_comparison": W.fmt_pct(r_c["estimate"]) if r_c else "–",
+        "rmst": _effect(est.get(main, f"rmst_diff_{cfg.followup_months[-1]}m"), policy,
+                        "months") if main == "matched" else dict(NOT_ESTIMATED),
+        "rmst_months": cfg.followup_months[-1],
         "sms_level": level, "sms_reason": reason,
         "evalue": W.fmt_ratio(ev["estimate"]) if ev else "–",
         "evalue_ci": W.fmt_ratio(ev_ci["estimate"]) if ev_ci else "–",
@@ -313,6 +318,9 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     after = balance[balance["method"] == "matched"] if balance is not None else None
     balanced = bool(after is not None and len(after) and (after["smd"].abs() <= 0.1).all())
     doc["summary"] = _headline(est, cfg, policy, balanced)
+    # the verdict follows the pre-specified plan and its sequential boundary (issue 13)
+    doc["sequential"] = sequential_section(con, extract_id, cfg, policy)
+    doc["summary"]["verdict"] = doc["sequential"]["verdict"]
     doc["comparability"] = _comparability(con, extract_id, balance, policy)
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
@@ -402,8 +410,14 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         "same_victim": {arm: _effect(est.get("naive", "same_victim_share", arm), policy,
                                      "pct")["estimate"] for arm in ("treated", "comparison")},
         "ph_test_p": W.fmt_p((est.get(main, "ph_test_treated") or {}).get("p")),
-        "interaction": [
-            {"subgroup": INTERACTION_LABELS.get(r["analysis"], r["analysis"]),
-             "p": W.fmt_p(r["p"])}
-            for r in est.frame[est.frame["measure"] == "interaction_p"].to_dict("records")],
+        "interaction": _interaction(est),
     }
+
+
+def _interaction(est: Estimates) -> list[dict]:
+    """Interaction tests with Holm-adjusted p-values over the tests that were computed."""
+    rows = est.frame[est.frame["measure"] == "interaction_p"].to_dict("records")
+    adjusted = holm([r["p"] if W.is_num(r["p"]) else None for r in rows])
+    return [{"subgroup": INTERACTION_LABELS.get(r["analysis"], r["analysis"]),
+             "p": W.fmt_p(r["p"]), "p_holm": W.fmt_p(a if np.isfinite(a) else None)}
+            for r, a in zip(rows, adjusted, strict=True)]

@@ -55,6 +55,11 @@ def draw_figures(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluatio
                               for r in rows])
         frame = frame.astype({"estimate": float, "lower": float, "upper": float})
         figures["forest"] = forest_plot(frame, folder / "forest.png").name
+    if doc.get("sequential", {}).get("history"):
+        from pipeline.report.history import history_figure
+
+        figures["history"] = history_figure(doc["sequential"]["history"],
+                                            folder / "history.png").name
     return figures
 
 

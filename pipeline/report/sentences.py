@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from pipeline.config import EvaluationConfig
 from pipeline.report import wording as W
-
-
-def months_label(months: int) -> str:
-    """'1 year', '2 years', '18 months'."""
-    if months == 12:
-        return "1 year"
-    return f"{months // 12} years" if months % 12 == 0 else f"{months} months"
+from pipeline.report.history_text import (
+    effect_measures,
+    months_label,
+    power_text,
+    sequential_text,
+)
 
 
 def join_words(items: list[str]) -> str:
@@ -33,17 +32,23 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def verdict_text(summary: dict, cfg: EvaluationConfig) -> str:
+def verdict_text(summary: dict, cfg: EvaluationConfig, seq: dict | None = None) -> str:
     """The headline: the verdict and, when inconclusive, whether the evaluation was large
-    enough to detect the effect the programme hopes for (from the detectable hazard ratio)."""
+    enough to detect the effect the programme hopes for (from the sequential power when the
+    plan's history is given, else from the detectable hazard ratio)."""
     verdict = summary["verdict"]
     if verdict == "not_estimable":
         why = summary["hr"].get("reason")
         return ("The effect could not be estimated from this extract"
                 + (f", because {why}." if why else "."))
     base = W.VERDICT_TEXT[verdict]
+    if verdict.startswith("some_evidence") and seq and seq.get("why_not_clear"):
+        return (f"{base} The pre-specified analysis crossed the evaluation's boundary, but "
+                f"{join_words(seq['why_not_clear'])}, so the evidence is not yet clear.")
     if verdict != "inconclusive":
         return base
+    if seq:
+        return base + " " + power_text(seq)
     mde = summary.get("mde_value")
     if not W.is_num(mde):
         return base
@@ -68,10 +73,18 @@ def certainty(summary: dict) -> str:
             f"the comparison group) is {hr['estimate']} (95% confidence interval {hr['ci']}; "
             f"{hr['p']}). A value below 1 means fewer reoffences with treatment. The "
             "confidence interval is the range of effects consistent with the data: ")
-    return text + {
-        "inconclusive": "it includes 1, so \"no difference\" cannot be ruled out.",
-        "reduction": "it lies entirely below 1.",
-        "increase": "it lies entirely above 1."}.get(summary["verdict"], "")
+    lo, hi, verdict = hr.get("lower"), hr.get("upper"), summary["verdict"]
+    repeated = (" Because the evaluation looks at the data again every month, an interval that "
+                "excludes 1 at one look is not enough on its own (see below).")
+    if verdict.endswith("reduction"):  # a boundary crossing implies the interval excludes 1
+        return text + "it lies entirely below 1."
+    if verdict.endswith("increase"):
+        return text + "it lies entirely above 1."
+    if W.is_num(hi) and hi < 1:
+        return text + "it lies entirely below 1." + repeated
+    if W.is_num(lo) and lo > 1:
+        return text + "it lies entirely above 1." + repeated
+    return text + "it includes 1, so \"no difference\" cannot be ruled out."
 
 
 def who_compared(summary: dict, cfg: EvaluationConfig, matching: dict | None = None) -> str:
@@ -152,10 +165,15 @@ def interaction(results: dict) -> str:
     missing = [r["subgroup"] for r in rows if r["p"] == "–"]
     text = ""
     if done:
-        text = ("Tests of whether the hazard ratio differs between subgroups: "
-                + join_words([f"{r['subgroup']} {r['p']}" for r in done]) + ". With several "
-                "tests, one small p-value can arise by chance; subgroup results are a prompt "
-                "for further study, not a finding on their own.")
+        def one(r: dict) -> str:
+            holm = r.get("p_holm", "–")
+            return f"{r['subgroup']} {r['p']}" + (f" (Holm-adjusted {holm.removeprefix('p ')})"
+                                                  if holm != "–" else "")
+        text = ("Exploratory tests of whether the hazard ratio differs between subgroups: "
+                + join_words([one(r) for r in done]) + ". With several tests, one small "
+                "p-value can arise by chance, so each p-value is also shown adjusted for the "
+                "number of tests (Holm); subgroup results are a prompt for further study, not "
+                "a finding on their own, and never the headline.")
     if missing:
         text += (" " if text else "") + (
             f"No test could be made for {join_words(missing)}: within those subgroups the "
@@ -260,8 +278,11 @@ def build_text(doc: dict, cfg: EvaluationConfig, unmatched: dict | None = None) 
     if doc["status"] != "ok":
         return text
     s, r = doc["summary"], doc["results"]
+    seq = doc.get("sequential")
     text.update({
-        "verdict": verdict_text(s, cfg), "certainty": certainty(s),
+        "verdict": verdict_text(s, cfg, seq), "certainty": certainty(s),
+        "sequential": sequential_text(seq) if seq else "",
+        "effect_measures": effect_measures(s),
         "who_compared": who_compared(s, cfg, doc["comparability"].get("matching")),
         "strength": strength(s),
         "matching": matching(doc["comparability"].get("matching"), unmatched),

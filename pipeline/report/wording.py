@@ -56,6 +56,11 @@ def verdict(hr: float, lower: float, upper: float) -> str:
 VERDICT_TEXT = {
     "reduction": ("The evidence shows that people who started treatment reoffended less than "
                   "comparable people who did not."),
+    "some_evidence_reduction": ("There is some evidence that people who started treatment "
+                                "reoffended less than comparable people who did not."),
+    "some_evidence_increase": ("There is some evidence that people who started treatment "
+                               "reoffended more than comparable people who did not. This needs "
+                               "review with the clinic."),
     "increase": ("The evidence shows that people who started treatment reoffended more than "
                  "comparable people who did not. This needs urgent review with the clinic."),
     "inconclusive": ("The results are inconclusive: the difference between the groups could be "

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from disclosure_attacker import lp_pinned, read_published
 
 from pipeline.disclosure import (
     DisclosurePolicy,
@@ -129,6 +130,96 @@ def test_ties_between_two_totals_go_to_the_top_row():
         [C, S, C, C],
         [C, C, "15", "41"],
     ]
+
+
+# --- complementary suppression: the audit on tables found by searching for weak spots --------
+
+P5 = DisclosurePolicy(threshold=5)
+AUDIT_TABLES = {
+    # a primary in the total row at 8: one unit up is still a small count, two are not
+    "total-row-primary": ([[2, 2, 3, 5], [15, 1, 5, 1], [15, 5, 0, 12]], P),
+    # a flow table: the one complement (5) plus the total 6 would pin the 1
+    "single-column": ([[1], [5]], P5),
+    "node-numbering": ([[30, 2, 12, 10], [5, 0, 9, 1], [15, 2, 15, 30]], P5),
+    "wide": ([[9, 15, 3, 8, 15, 1, 3], [1, 8, 30, 1, 5, 5, 20], [2, 9, 3, 0, 15, 0, 3]], P5),
+    # a complement may be moved down to exactly the threshold
+    "bound-reached": ([[3, 8], [9, 5], [1, 1]], P),
+    # the pinned 1's row and column offer only a zero: the complement comes from elsewhere
+    "zero-nearby": ([[10, 1], [15, 12], [9, 10], [0, 10]], P),
+    "row-or-column-first": ([[8, 0, 12, 9, 20], [8, 5, 0, 8, 10], [15, 20, 2, 10, 15],
+                             [3, 5, 20, 9, 9]], P5),
+}
+
+
+def _attacker_view(result, policy, table, published=None):
+    """(knowledge, primary cells, truth) for the independent LP attacker of the tests."""
+    aug = result.values.copy()
+    truth = np.array(table, dtype=float)
+    if aug.shape[1] > truth.shape[1]:
+        truth = np.column_stack([truth, truth.sum(axis=1)])
+    if aug.shape[0] > truth.shape[0]:
+        truth = np.vstack([truth, truth.sum(axis=0)])
+    knowledge = read_published(result.published if published is None else published, policy,
+                               truth=truth.ravel())
+    return knowledge, np.flatnonzero(result.primary.to_numpy().ravel()), truth
+
+
+@pytest.mark.parametrize("name", list(AUDIT_TABLES))
+def test_no_primary_cell_is_recoverable_by_linear_programming(name):
+    table, policy = AUDIT_TABLES[name]
+    result = protect_table(pd.DataFrame(table), policy)
+    knowledge, primary, truth = _attacker_view(result, policy, table)
+    assert lp_pinned(knowledge, primary, truth.ravel()) == set()
+
+
+def test_single_column_flow_table_hides_its_total_too():
+    # 1 + [c] = 6 with [c] >= 5 gives 1 exactly: the total must go as well
+    result = protect_table(pd.DataFrame([[1], [5]]), P5)
+    assert result.published.iloc[:, 0].tolist() == ["<5", C, C]
+
+
+@pytest.mark.parametrize("name", list(AUDIT_TABLES))
+def test_a_complementary_cell_always_holds_at_least_threshold(name):
+    # "[c]" tells the reader the cell is >= threshold: a suppressed zero would be a false label
+    table, policy = AUDIT_TABLES[name]
+    result = protect_table(pd.DataFrame(table), policy)
+    _, _, truth = _attacker_view(result, policy, table)
+    assert (truth[result.secondary.to_numpy()] >= policy.threshold).all()
+
+
+def test_audit_takes_complements_from_the_pinned_cells_row_or_column_first():
+    table, policy = AUDIT_TABLES["row-or-column-first"]
+    assert protect_table(pd.DataFrame(table), policy).published.to_numpy().tolist() == [
+        [C, "0", C, C, "20", "49"],
+        [C, C, "0", "8", "10", "31"],
+        ["15", "20", "<5", C, "15", "62"],
+        ["<5", C, "20", C, "9", "46"],
+        ["34", "30", "34", "36", "54", "188"],
+    ]
+
+
+def test_a_table_that_suppression_cannot_protect_is_refused():
+    # nine ones under a grand total of 9: even with every cell hidden, 9 = 9 x 1 pins each
+    with pytest.raises(RuntimeError) as err:
+        protect_table(pd.DataFrame(np.ones((3, 3), dtype=int)), P)
+    assert str(err.value) == (
+        "cannot protect this table by suppression; publish it at a coarser level")
+
+
+@pytest.mark.parametrize("name", ["total-row-primary", "node-numbering", "bound-reached"])
+def test_every_complement_is_needed(name):
+    # no over-suppression on these tables: publishing any one complementary cell's true value
+    # lets the LP attacker pin some primary cell
+    table, policy = AUDIT_TABLES[name]
+    result = protect_table(pd.DataFrame(table), policy)
+    _, primary, truth = _attacker_view(result, policy, table)
+    complements = np.argwhere(result.secondary.to_numpy())
+    assert len(complements) > 0
+    for i, j in complements:
+        published = result.published.copy()
+        published.iat[i, j] = f"{int(truth[i, j]):,}"
+        knowledge, _, _ = _attacker_view(result, policy, table, published)
+        assert lp_pinned(knowledge, primary, truth.ravel()), (i, j)
 
 
 # --- survival curves and estimates ---------------------------------------------------------

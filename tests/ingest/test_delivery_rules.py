@@ -164,3 +164,21 @@ def test_timeline_rules_quarantine_impossible_rows(extract):
                       and dt.date.fromisoformat(o["offence_date"]) > death]
     assert set(later_offences) <= set(hits.get(
         "police_offences.offence_date.not_after_date_of_death", []))
+
+
+def test_outcome_before_offence_and_session_before_referral_are_quarantined(extract):
+    offences = _rows(extract, "police_offences")
+    off_i, off = next((i, o) for i, o in enumerate(offences) if o["outcome_date"])
+    before = dt.date.fromisoformat(off["offence_date"]) - dt.timedelta(days=3)
+    _edit(extract, "police_offences", off_i, outcome_date=before.isoformat())
+    refs = {r["referral_key"]: r for r in _rows(extract, "clinic_referrals")}
+    sessions = _rows(extract, "clinic_sessions")
+    ses_i, ses = 0, sessions[0]
+    early = dt.date.fromisoformat(refs[ses["referral_key"]]["referral_date"]) - dt.timedelta(1)
+    _edit(extract, "clinic_sessions", ses_i, session_date=early.isoformat())
+    con = duckdb.connect()
+    assert run_all(con, extract).error is None
+    rules = {r[0]: r[1] for r in con.execute(
+        "SELECT rule_id, list(line) FROM quarantine.rows GROUP BY 1").fetchall()}
+    assert off_i + 2 in rules["police_offences.outcome_date.not_before_recorded_date"]
+    assert ses_i + 2 in rules["clinic_sessions.session_date.within_parent"]

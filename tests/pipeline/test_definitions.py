@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+from pathlib import Path
 
 import dagster as dg
 
 from pipeline.definitions import build_definitions, monthly_evaluation, new_extract_sensor
+from pipeline.landing import landing_problems
 from pipeline.synth.generator import generate
 from pipeline.synth.landing import write_extract
 from pipeline.synth.params import SynthParams
@@ -92,3 +96,30 @@ def _schedule_checks(ctx, instance, settings):
     instance.add_dynamic_partitions("extract", [old.name, new.name])
     request = monthly_evaluation(ctx)
     assert request.partition_key == new.name
+
+
+def test_sensor_registers_no_unsafe_landing_folder(tmp_path):
+    """Symbolic links, invalid folder names, a manifest naming another id or listing a file
+    outside the specification: nothing is registered and each is logged in one line."""
+    settings = make_settings(tmp_path)
+    good = write_extract(generate(SynthParams(n_people=200, seed=1)), tmp_path / "elsewhere",
+                         settings.truth_dir)
+    landing = settings.landing_dir
+    landing.mkdir(parents=True)
+    os.symlink(good, landing / good.name)  # a linked folder
+    shutil.copytree(good, landing / "bad name!")  # not a valid extract id
+    shutil.copytree(good, landing / "other-id")  # manifest names another id
+    escape = Path(shutil.copytree(good, landing / good.name.replace("s1", "s1x")))
+    manifest = json.loads((escape / "manifest.json").read_text())
+    manifest["extract_id"] = escape.name
+    manifest["files"]["../../x.csv"] = manifest["files"]["police_persons.csv"]
+    shutil.copy(escape / "police_persons.csv", tmp_path / "x.csv")
+    (escape / "manifest.json").write_text(json.dumps(manifest))
+    problems = landing_problems(landing)
+    assert len(problems) == 4 and all("\n" not in p for p in problems)
+    assert any("not in the specification" in p for p in problems)
+    assert any("differs from the folder name" in p for p in problems)
+    with dg.instance_for_test() as instance:
+        result = _sensor_run(instance, settings)
+        assert isinstance(result, dg.SkipReason)
+        assert instance.get_dynamic_partitions("extract") == []

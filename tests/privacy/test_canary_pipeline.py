@@ -13,7 +13,7 @@ import shutil
 import duckdb
 import pytest
 
-from pipeline.cli import run_extract
+from pipeline.cli import _instance, run_extract
 from pipeline.contracts.schema import EXTRACT_TABLES, load_contract
 from pipeline.extract_format import sha256_file
 from pipeline.synth.generator import generate
@@ -98,8 +98,10 @@ def test_no_canary_survives_a_run(tmp_path, monkeypatch, capfd, caplog, tables):
     planted = plant(folder, tables)
     # the search finds what was planted (a search that finds nothing proves nothing)
     assert sum(byte_hits(settings.landing_dir, tmp_path / "none").values()) >= planted
-    with caplog.at_level(logging.DEBUG):
-        ok = run_extract(folder.name, settings)
+    # the persistent instance under DAGSTER_HOME, as the command line uses it (entered, so
+    # that no instance left over by an earlier test in this process is used)
+    with caplog.at_level(logging.DEBUG), _instance(settings) as instance:
+        ok = run_extract(folder.name, settings, instance=instance)
     printed = capfd.readouterr()
     assert not ok
     assert "refused by the identifier guard" in printed.err

@@ -96,6 +96,8 @@ def test_purge_removes_everything_and_a_corrected_delivery_loads(tmp_path, monke
     instance = _instance(settings)
     assert instance.get_dynamic_partitions("extract") == [other.name]
     assert instance.get_runs() == []
+    shards = list((tmp_path / "dagster_home" / "history" / "runs").glob("*-*.db"))
+    assert shards == []  # the run's own event log file is gone too
     # the corrected delivery under the same id now loads and is accepted
     con = duckdb.connect(str(settings.warehouse))
     again = run_all(con, folder)

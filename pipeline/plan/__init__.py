@@ -1,0 +1,1 @@
+"""The pre-specified analysis plan: parsing, error spending, boundaries, power, history."""
