@@ -7,6 +7,7 @@ all, the counts and first lines reported, and the one-line error (never the valu
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,9 @@ from pipeline.contracts.schema import (
     IdentifierPattern,
     IdentifierRules,
     TableContract,
+    load_policy,
 )
+from pipeline.ingest import identifiers
 from pipeline.ingest.errors import ExtractError
 from pipeline.ingest.identifiers import (
     FIX,
@@ -154,6 +157,18 @@ def test_misfit_sql_of_no_columns_selects_nothing():
     assert misfit_sql(CONTRACT, []) == ("NULL AS _none", "FALSE")
     select, where = misfit_sql(CONTRACT, ["visits"])
     assert where == '"visits$odd" IS NOT NULL' and "AS \"visits$odd\"" in select
+
+
+def test_misfit_sql_uses_the_configured_text_length(monkeypatch):
+    # a text column without its own max_length is held to validation.yaml's max_text_length
+    short = dataclasses.replace(load_policy(), max_text_length=5)
+    monkeypatch.setattr(identifiers, "load_policy", lambda: short)
+    contract = TableContract("t", "t.csv", "police", "", "free",
+                             (ColumnSpec("free", "VARCHAR"),))
+    select, where = misfit_sql(contract, ["free"])
+    rows = duckdb.sql(f"SELECT {select} FROM (VALUES ('abcde'), ('abcdef')) v(free) "
+                      f"WHERE {where}").fetchall()
+    assert rows == [("abcdef",)]
 
 
 def _rules(*values: IdentifierPattern) -> IdentifierRules:
