@@ -1,5 +1,5 @@
-"""``python -m pipeline``: see pipeline/cli.py."""
+"""``python -m pipeline``: see pipeline/cli.py (the same command line as ``stalking-eval``)."""
 
 from pipeline.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(prog="python -m pipeline"))
