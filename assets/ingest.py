@@ -49,6 +49,7 @@ def make_raw_asset(table: str) -> dg.AssetsDefinition:
             with duckdb.get_connection() as con:
                 counts = load_raw(con, manifest, contract)
         return dg.MaterializeResult(metadata={
+            "dagster/row_count": counts.raw_rows,
             "manifest_rows": counts.manifest_rows, "raw_rows": counts.raw_rows,
             "rejected_lines": counts.rejected_lines, "blank_lines": counts.blank_lines,
             "seconds": t["seconds"]})
@@ -89,10 +90,21 @@ def _write_report_quietly(con, extract_id: str, paths: ProjectPaths) -> str | No
         return None
 
 
+def column_schema(contract) -> dg.TableSchema:
+    """The staged table's columns as Dagster's standard schema metadata (names and types from
+    the contract; no values)."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c.name, type=c.type, description=c.description or None,
+                       constraints=dg.TableColumnConstraints(nullable=not c.required,
+                                                             unique=c.unique))
+        for c in contract.columns])
+
+
 def make_staged_asset(table: str) -> dg.AssetsDefinition:
     """Asset that types one raw table by its contract, quarantining rows that break a rule."""
     contract = load_contract(table)
     deps = [f"raw_{table}", *(f"staged_{p}" for p in contract.parents)]
+    schema = column_schema(contract)
 
     @dg.asset(name=f"staged_{table}", group_name="ingest", partitions_def=EXTRACTS,
               deps=deps, kinds={"duckdb"},
@@ -109,6 +121,7 @@ def make_staged_asset(table: str) -> dg.AssetsDefinition:
                 where = f" (data-quality report: {report})" if report else ""
                 raise dg.Failure(description=f"{exc}{where}", allow_retries=False) from None
         return dg.MaterializeResult(metadata={
+            "dagster/row_count": counts.staged_rows, "dagster/column_schema": schema,
             "raw_rows": counts.raw_rows, "staged_rows": counts.staged_rows,
             "quarantined_rows": counts.quarantined_rows,
             "quarantined_by_rule": dg.MetadataValue.json(counts.quarantine_by_rule),
