@@ -1,14 +1,36 @@
 # Two commands on a fresh machine (Python 3.11 and make): `make demo`, `make test`.
+# The pinned stack (dagster 1.13, great-expectations 1.24, statsmodels 0.15 ...) needs Python 3.11.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+NEED_PYTHON := 3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(DATA)/dagster_home
+# the Python of an existing .venv ("" when there is none); another version means a stale .venv
+VENV_PYTHON := $(shell test -x $(BIN)/python && $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+VENV_STALE := $(if $(VENV_PYTHON),$(filter-out $(NEED_PYTHON),$(VENV_PYTHON)),)
 
-.PHONY: install demo test dev lint bench clean mutation
+.PHONY: install demo test dev lint bench clean distclean mutation check-python venv-stale
 
-$(STAMP): pyproject.toml constraints.txt
+# fail early, naming the Python version needed (before any venv or pip work)
+CHECK_PYTHON = v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$v" != "$(NEED_PYTHON)" ]; then \
+	  echo "make: Python $(NEED_PYTHON) is needed (the pinned dependencies do not install on" \
+	       "other versions); found '$(PYTHON)' $${v:-not runnable}." >&2; \
+	  echo "      Install python$(NEED_PYTHON), or run: make PYTHON=/path/to/python$(NEED_PYTHON)" >&2; \
+	  exit 1; \
+	fi
+
+check-python:  ## say whether the Python make would use is the one needed
+	@$(CHECK_PYTHON); echo "$(PYTHON): Python $(NEED_PYTHON), as needed"
+
+venv-stale:  # a prerequisite of the stamp only when .venv was made by another Python
+	@echo "make: .venv was made by Python $(VENV_PYTHON), not $(NEED_PYTHON): rebuilding it"
+	rm -rf $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt $(if $(VENV_STALE),venv-stale)
+	@$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
@@ -17,7 +39,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create the virtual environment with pinned versions
 
 demo: install  ## generate the synthetic extract, materialise every asset, print the PDF path
-	$(BIN)/python -m pipeline demo
+	$(BIN)/python -m pipeline demo || test $$? -eq 3  # 3: finished with a warning check (named)
 
 test: install  ## the whole test suite
 	$(BIN)/python -m pytest -n 2
@@ -35,5 +57,8 @@ bench: install  ## benchmarks (slow; kept apart from the tests)
 mutation: install  ## mutation testing (mutmut, one worker; slow, kept out of `make test`)
 	$(BIN)/python tools/mutation.py --max-children 1 $(MUTATION_ARGS)
 
-clean:
+clean:  ## remove generated data (landing, truth, reports, warehouse); keeps .venv and run history
 	rm -rf $(DATA)/landing $(DATA)/truth $(DATA)/reports $(DATA)/warehouse.duckdb
+
+distclean: clean  ## also remove .venv and everything under data/ (Dagster run history included)
+	rm -rf $(VENV) $(DATA)
