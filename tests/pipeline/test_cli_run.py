@@ -182,3 +182,10 @@ def test_sigterm_stops_a_run_within_seconds_and_publishes_nothing(tmp_path):
 
     duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()  # opens: nothing corrupt
     shutil.rmtree(tmp_path / "dagster_home", ignore_errors=True)
+
+
+def test_readme_documents_the_exit_codes():
+    text = (ROOT / "README.md").read_text()
+    for code in (EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_WARNINGS):
+        assert f"\n| {code} | " in text
+    assert "| 130 / 143 |" in text
