@@ -394,4 +394,9 @@ folders come from STALKING_EVAL_DATA (default ./data) and DAGSTER_HOME; see READ
 def main(argv: list[str] | None = None, prog: str = "stalking-eval") -> int:
     """Entry point of ``stalking-eval`` (and of ``python -m pipeline``, which passes its name)."""
     args = build_parser(prog).parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Interrupted as stop:  # before the run started (a started run exits in _abandon)
+        print(f"stopped by {signal.Signals(stop.signum).name} before the run started; nothing "
+              "was written", file=sys.stderr)
+        return 128 + stop.signum
