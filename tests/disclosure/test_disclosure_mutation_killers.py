@@ -100,6 +100,29 @@ def test_assert_no_small_counts_lists_every_finding():
         "2 potentially disclosive count(s) below 10: $.n: 7; $.events_n: 3")
 
 
+# --- tables: input errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("table", "error", "message"), [
+    ([[1, 2]], TypeError, "table must be a pandas DataFrame, got list"),
+    (pd.DataFrame(), ValueError, "table is empty"),
+    (pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")])),
+     ValueError, "table must have a flat index and columns; flatten the MultiIndex first"),
+    (pd.DataFrame({"Total": [1]}), ValueError,
+     "table already contains 'Total'; pass it without totals"),
+    (pd.DataFrame({"a": ["1"], "b": [True]}), TypeError,
+     "table columns must hold numeric counts; not numeric: ['a', 'b']"),
+    (pd.DataFrame({"a": pd.array([1, None], dtype="Int64")}), ValueError,
+     "table contains missing or infinite values; fill structural zeros first"),
+    (pd.DataFrame({"a": [1.5]}), ValueError, "table must contain non-negative integer counts"),
+    (pd.DataFrame({"a": [-1]}), ValueError, "table must contain non-negative integer counts"),
+])
+def test_protect_table_input_errors(table, error, message):
+    with pytest.raises(error) as err:
+        protect_table(table, P)
+    assert str(err.value) == message
+
+
 # --- complementary suppression: tie-breaks -------------------------------------------------
 
 
