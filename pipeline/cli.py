@@ -104,12 +104,20 @@ def root_cause(error) -> str:
     return text
 
 
-def _step_done(event, started: float) -> str:
-    """One progress line: elapsed time of the run, the step, its own duration."""
+def _step_done(event, started: float, rows: int | None = None) -> str:
+    """One progress line: elapsed time of the run, the step, its own duration, the row count
+    of the table it wrote (Dagster's standard ``dagster/row_count``) when it has one."""
     seconds = getattr(event.event_specific_data, "duration_ms", None)
     took = f" in {seconds / 1000:.1f} s" if seconds is not None else ""
     state = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
-    return f"[{time.perf_counter() - started:7.1f} s] {event.step_key} {state}{took}"
+    count = f", {rows:,} rows" if rows is not None else ""
+    return f"[{time.perf_counter() - started:7.1f} s] {event.step_key} {state}{took}{count}"
+
+
+def _row_count(event) -> int | None:
+    """``dagster/row_count`` of a materialisation event, if the asset reports one."""
+    value = event.event_specific_data.materialization.metadata.get("dagster/row_count")
+    return getattr(value, "value", value)
 
 
 def _execute(job, instance, extract_id: str, run_config: dict, progress: bool):
@@ -130,7 +138,9 @@ def _execute(job, instance, extract_id: str, run_config: dict, progress: bool):
 
     worker = threading.Thread(target=work, name="dagster-run", daemon=True)
     started, seen = time.perf_counter(), 0
-    kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
+             dg.DagsterEventType.ASSET_MATERIALIZATION}
+    rows: dict[str, int | None] = {}
     worker.start()
     try:
         while worker.is_alive():
@@ -138,7 +148,11 @@ def _execute(job, instance, extract_id: str, run_config: dict, progress: bool):
             if progress and instance.has_run(run_id):
                 events = [e.dagster_event for e in instance.all_logs(run_id, of_type=kinds)]
                 for event in events[seen:]:
-                    print(_step_done(event, started), file=sys.stderr, flush=True)
+                    if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                        rows[event.step_key] = _row_count(event)
+                    else:
+                        line = _step_done(event, started, rows.get(event.step_key))
+                        print(line, file=sys.stderr, flush=True)
                 seen = len(events)
     except Interrupted as stop:
         _abandon(instance, run_id, stop.signum)

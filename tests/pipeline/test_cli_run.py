@@ -5,6 +5,7 @@ right name, and a run stopped by SIGTERM ends within seconds with nothing publis
 from __future__ import annotations
 
 import os
+import re
 import select
 import shutil
 import signal
@@ -189,3 +190,20 @@ def test_readme_documents_the_exit_codes():
     for code in (EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_WARNINGS):
         assert f"\n| {code} | " in text
     assert "| 130 / 143 |" in text
+
+
+def test_progress_line_names_step_time_and_rows():
+    @dg.asset
+    def counted() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"dagster/row_count": 1234})
+
+    from pipeline.cli import _row_count, _step_done
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([counted], instance=instance)
+    mat = next(e for e in result.all_events
+               if e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION)
+    done = next(e for e in result.all_events
+                if e.event_type == dg.DagsterEventType.STEP_SUCCESS)
+    line = _step_done(done, time.perf_counter(), _row_count(mat))
+    assert re.fullmatch(r"\[ +\d+\.\d s\] counted done in \d+\.\d s, 1,234 rows", line)
