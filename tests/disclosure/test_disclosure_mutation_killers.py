@@ -123,6 +123,12 @@ def test_protect_table_input_errors(table, error, message):
     assert str(err.value) == message
 
 
+def test_protect_table_accepts_nullable_numeric_columns_beside_plain_ones():
+    table = pd.DataFrame({"a": pd.array([20.0, 30.0], dtype="Float64"), "b": [40, 50]})
+    assert protect_table(table, P).published.to_numpy().tolist() == [
+        ["20", "40", "60"], ["30", "50", "80"], ["50", "90", "140"]]
+
+
 # --- complementary suppression: tie-breaks -------------------------------------------------
 
 
