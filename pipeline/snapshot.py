@@ -174,7 +174,10 @@ def connect_snapshot(folder: Path) -> duckdb.DuckDBPyConnection:
     so a run can write to it while this connection is open.
     """
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    try:  # no progress bar text in scripts' output (in Jupyter DuckDB may refuse the switch)
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     con.execute(f"CREATE SCHEMA {SCHEMA}")
     for table in read_manifest(folder)["tables"]:
         path = _quote_path(Path(folder) / f"{table}.parquet")
