@@ -191,7 +191,10 @@ def rmst_rows_unweighted(analysis: str, counts: dict, t: np.ndarray, e: np.ndarr
     if min(t[g == 1].max(), t[g == 0].max()) < tau:
         return [not_estimable(analysis, f"rmst_diff_{m}m", counts, "no_followup_to_window",
                               unit="days")]
-    r = rmst_difference(t, e, g, tau)
+    try:
+        r = rmst_difference(t, e, g, tau)
+    except ValueError:  # no event before tau: both means are tau, with no variance
+        return [not_estimable(analysis, f"rmst_diff_{m}m", counts, "no_events", unit="days")]
     return [
         _row(analysis, f"rmst_diff_{m}m", counts, r["diff"], r["lower"], r["upper"], r["p"],
              unit="days", note="treated minus comparison; more is better"),

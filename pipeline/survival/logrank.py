@@ -27,6 +27,7 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     """Log-rank test of equal hazards across groups, matching R's survdiff.
 
     Uses the hypergeometric variance at each distinct event time; chi2 has (groups - 1) df.
+    Raises ValueError when nobody has an event (R's survdiff then has no test either).
     """
     t = as_float(time, "time")
     d = as_event(event, t.size)
@@ -39,6 +40,8 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     k = labels.size
     if k < 2:
         raise ValueError("logrank_test needs at least two groups")
+    if d.sum() == 0:
+        raise ValueError("no events: the log-rank test is not defined")
     utime, tinv = np.unique(t, return_inverse=True)
     m = utime.size
     cell = tinv * k + codes
