@@ -171,8 +171,12 @@ def survival_contrast(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
     if problem == "no_events":
         rows.append(not_estimable(analysis, "logrank", counts, problem, unit="chi2"))
     else:
-        lr = logrank_test(t, e, g)
-        rows.append(_row(analysis, "logrank", counts, lr.chi2, p=lr.p, unit="chi2"))
+        try:
+            lr = logrank_test(t, e, g)
+            rows.append(_row(analysis, "logrank", counts, lr.chi2, p=lr.p, unit="chi2"))
+        except ValueError:  # events only while one group was at risk
+            rows.append(not_estimable(analysis, "logrank", counts, "model_not_fitted",
+                                      unit="chi2"))
     cluster = "person_key" if frame["person_key"].duplicated().any() else None
     rows += cox_rows(frame, cfg, analysis, counts, cluster_col=cluster, adjust=adjust)
     status = np.where(e == 1, 1, np.where(frame["died"].to_numpy(bool), 2, 0))

@@ -61,6 +61,9 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     diff = observed - expected
     # R uses a generalised inverse over all groups; dropping one group is equivalent.
     keep = np.flatnonzero(expected > 0)[:-1]
+    if keep.size == 0:
+        raise ValueError("events occur only while a single group is at risk: the log-rank "
+                         "test is not defined")
     chi2 = float(diff[keep] @ np.linalg.solve(var[np.ix_(keep, keep)], diff[keep]))
     df = int(keep.size)
     return LogRankResult(
