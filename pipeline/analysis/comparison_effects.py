@@ -123,7 +123,12 @@ def rmst_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, c: dict
             r = boot.rmst_difference(tau)
             note = f"bootstrap ({len(boot.reps)} resamples), percentile CI"
         elif weights_col is None or frame[weights_col].nunique() == 1:
-            r = rmst_difference(t, frame["event"].to_numpy(int), g, tau)
+            try:
+                r = rmst_difference(t, frame["event"].to_numpy(int), g, tau)
+            except ValueError:
+                rows.append(not_estimable(analysis, f"rmst_diff_{m}m", c, "no_events",
+                                          unit="days"))
+                continue
             note = "Greenwood-type SE"
         else:
             rows.append(not_estimable(analysis, f"rmst_diff_{m}m", c, "needs_bootstrap",

@@ -193,8 +193,9 @@ def _matched_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
                   boot: bool = True, adjust: bool = False,
                   measures: frozenset[str] | None = None) -> pd.DataFrame:
     n_boot = cfg.comparison.bootstrap_replicates
+    both_arms = frame["treated"].nunique() == 2  # nobody matched: no curves to resample
     curves = fixed_weights(frame, survival_grid(cfg), n_boot, cfg.seed, "weight", "cluster") \
-        if boot and n_boot > 0 else None
+        if boot and n_boot > 0 and both_arms else None
     kwargs = {"measures": measures} if measures is not None else {}
     return effect_rows(frame, cfg, analysis, weights_col="weight", cluster_col="cluster",
                        boot=curves, adjust=adjust, **kwargs)

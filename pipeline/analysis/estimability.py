@@ -8,7 +8,8 @@ model that could not be fitted.
 
 ``enforce`` is applied to every estimates table before it is written: it blanks the numbers of
 rows that have a reason, and gives a reason to rows whose numbers are not usable (a non-finite
-estimate; a ratio of 0 or infinity; a confidence interval with an infinite limit), so that the
+estimate; a ratio of 0, infinity or beyond 1e4 either way; a confidence interval with a
+missing or infinite limit where one is published), so that the
 rule holds even where an analysis function did not foresee a shape of data.
 """
 
@@ -43,6 +44,11 @@ REASONS: dict[str, str] = {
 }
 
 NUMBER_COLUMNS = ("estimate", "lower", "upper", "p")
+# measures that are published with a confidence interval: without finite limits they are not
+# estimates (e.g. a hazard ratio whose robust SE came out NaN)
+WITH_INTERVAL = ("hr", "rr_", "rd_", "risk_", "rmst_diff_", "km_reoffended_", "per100_diff_")
+# a ratio further from 1 than this is a diverging model (monotone likelihood), not an estimate
+EXTREME_RATIO = 1e4
 
 
 def explain(reason: str) -> str:
@@ -76,9 +82,13 @@ def enforce(frame: pd.DataFrame) -> pd.DataFrame:
     lower = pd.to_numeric(out["lower"], errors="coerce")
     upper = pd.to_numeric(out["upper"], errors="coerce")
     ratio = out["unit"].eq("ratio").to_numpy()
-    has_ci = (lower.notna() | upper.notna()).to_numpy()
+    wants_ci = out["measure"].astype(str).str.startswith(WITH_INTERVAL).to_numpy()
+    has_ci = (lower.notna() | upper.notna()).to_numpy() | wants_ci
     ci_infinite = has_ci & ~(_finite(lower) & _finite(upper))
-    degenerate = ratio & _finite(est) & (est.to_numpy(float) <= 0)
+    value = est.to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        degenerate = ratio & _finite(est) & ((value <= 0) | (value > EXTREME_RATIO)
+                                             | (value < 1 / EXTREME_RATIO))
     fallback = np.select(
         [~_finite(est), degenerate, ci_infinite],
         ["non_finite_result", "degenerate_fit", "unbounded_interval"], default="")

@@ -171,8 +171,12 @@ def survival_contrast(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
     if problem == "no_events":
         rows.append(not_estimable(analysis, "logrank", counts, problem, unit="chi2"))
     else:
-        lr = logrank_test(t, e, g)
-        rows.append(_row(analysis, "logrank", counts, lr.chi2, p=lr.p, unit="chi2"))
+        try:
+            lr = logrank_test(t, e, g)
+            rows.append(_row(analysis, "logrank", counts, lr.chi2, p=lr.p, unit="chi2"))
+        except ValueError:  # events only while one group was at risk
+            rows.append(not_estimable(analysis, "logrank", counts, "model_not_fitted",
+                                      unit="chi2"))
     cluster = "person_key" if frame["person_key"].duplicated().any() else None
     rows += cox_rows(frame, cfg, analysis, counts, cluster_col=cluster, adjust=adjust)
     status = np.where(e == 1, 1, np.where(frame["died"].to_numpy(bool), 2, 0))
@@ -191,7 +195,10 @@ def rmst_rows_unweighted(analysis: str, counts: dict, t: np.ndarray, e: np.ndarr
     if min(t[g == 1].max(), t[g == 0].max()) < tau:
         return [not_estimable(analysis, f"rmst_diff_{m}m", counts, "no_followup_to_window",
                               unit="days")]
-    r = rmst_difference(t, e, g, tau)
+    try:
+        r = rmst_difference(t, e, g, tau)
+    except ValueError:  # no event before tau: both means are tau, with no variance
+        return [not_estimable(analysis, f"rmst_diff_{m}m", counts, "no_events", unit="days")]
     return [
         _row(analysis, f"rmst_diff_{m}m", counts, r["diff"], r["lower"], r["upper"], r["p"],
              unit="days", note="treated minus comparison; more is better"),

@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import is_suppressed, publish_count, withhold_small_estimates
 from pipeline.report.flow import protect_flow
+from pipeline.report.linked_counts import linked_counts
 from pipeline.report.numbers import policy_from, read_optional
 from pipeline.warehouse_io import copy_frame, read_extract
 
@@ -43,8 +44,9 @@ def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
         from pipeline.analysis.estimability import explain
 
         out["reason_text"] = [explain(r) if r else "" for r in out["reason"].fillna("")]
+    published = linked_counts(est, policy)  # subgroup levels and dose bands with totals
     for col in COUNT_COLUMNS:
-        out[col] = [publish_count(int(v), policy) for v in out[col]]
+        out[col] = published[col].to_numpy()
     # notes may quote counts (e.g. units trimmed): small ones become the suppressed label
     out["note"] = out["note"].fillna("").map(lambda text: QUOTED_COUNT.sub(
         lambda m: policy.suppressed_label if is_suppressed(int(m[0]), policy) else m[0], text))

@@ -25,6 +25,7 @@ from pipeline.plan.multiplicity import holm
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.history import sequential_section
+from pipeline.report.linked_counts import linked_counts
 from pipeline.report.provenance import provenance
 from pipeline.report.sentences import build_text
 from pipeline.report.unmatched import unmatched_in_words
@@ -66,12 +67,28 @@ def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
 
 
 class Estimates:
-    """Lookup over the tidy estimates tables (survival and comparison)."""
+    """Lookup over the tidy estimates tables (survival and comparison); ``counts`` holds the
+    published text of every row's counts (``linked_counts``: subgroup levels and dose bands
+    protected together with their totals)."""
 
-    def __init__(self, *frames: pd.DataFrame | None) -> None:
+    def __init__(self, *frames: pd.DataFrame | None,
+                 policy: DisclosurePolicy | None = None) -> None:
         parts = [f for f in frames if f is not None]
         self.frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
             columns=["analysis", "measure", "arm"])
+        self.counts = linked_counts(self.frame, policy) if policy is not None and len(
+            self.frame) else None
+
+    def count(self, analysis: str, measure: str, column: str, policy: DisclosurePolicy,
+              arm: str = "") -> str:
+        """The published text of one count of one row."""
+        f = self.frame
+        rows = f.index[(f["analysis"] == analysis) & (f["measure"] == measure)
+                       & (f["arm"].fillna("") == arm)]
+        if self.counts is not None and len(rows):
+            return str(self.counts.loc[rows[0], column])
+        row = self.get(analysis, measure, arm)
+        return publish_count(int(row[column]), policy) if row else "–"
 
     def has(self, analysis: str) -> bool:
         return bool((self.frame["analysis"] == analysis).any())
@@ -270,8 +287,8 @@ def _hr_rows(est: Estimates, policy: DisclosurePolicy, analyses: list[str],
             continue
         eff = _effect(row, policy)
         rows.append({"analysis": a, "label": ANALYSIS_LABELS.get(a, a.replace("_", " ")),
-                     "n_treated": publish_count(int(row["n_treated"]), policy),
-                     "n_comparison": publish_count(int(row["n_comparison"]), policy),
+                     "n_treated": est.count(a, measure, "n_treated", policy),
+                     "n_comparison": est.count(a, measure, "n_comparison", policy),
                      "hr": eff["estimate"], "ci": eff["ci"], "p": eff["p"],
                      "value": eff.get("value"), "lower": eff.get("lower"),
                      "upper": eff.get("upper")})
@@ -310,7 +327,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
         doc["text"] = build_text(doc, cfg)
         return doc
     est = Estimates(read_optional(con, "analysis.survival_estimates", extract_id),
-                    read_optional(con, "analysis.comparison_estimates", extract_id))
+                    read_optional(con, "analysis.comparison_estimates", extract_id),
+                    policy=policy)
     balance = read_optional(con, "analysis.balance", extract_id)
     if balance is not None and "cohort" in balance.columns:
         balance = balance[balance["cohort"] == "started"]
@@ -390,7 +408,7 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
     est_for_naive = Estimates(est.frame.assign(
         analysis=np.where((est.frame["analysis"] == "naive")
                           & (est.frame["measure"] == "hr_adjusted"), "naive_adjusted",
-                          est.frame["analysis"])))
+                          est.frame["analysis"])), policy=policy)
     hr_rows = _hr_rows(est_for_naive, policy, sensitivity, measure_for)
     subgroups = sorted(a for a in est.frame["analysis"].unique() if str(a).startswith("subgroup:"))
     subgroup_rows = _hr_rows(est, policy, subgroups)

@@ -105,6 +105,12 @@ def fit_cox(
         naive = np.linalg.inv(info)
     except np.linalg.LinAlgError as exc:
         raise ValueError("singular information matrix: constant or collinear covariates") from exc
+    # monotone likelihood (e.g. every event in one group): the coefficient runs off to
+    # infinity and its model SE explodes; such a fit is not an estimate (R's coxph warns)
+    spread = x.std(axis=0)
+    if (np.sqrt(np.diag(naive)) * np.where(spread > 0, spread, 1.0) > 100).any():
+        raise ValueError("monotone likelihood: a coefficient is infinite (e.g. every event in "
+                         "one group)")
     use_robust = robust or cluster_col is not None
     robust_var = None
     if use_robust:

@@ -27,6 +27,7 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     """Log-rank test of equal hazards across groups, matching R's survdiff.
 
     Uses the hypergeometric variance at each distinct event time; chi2 has (groups - 1) df.
+    Raises ValueError when nobody has an event (R's survdiff then has no test either).
     """
     t = as_float(time, "time")
     d = as_event(event, t.size)
@@ -39,6 +40,8 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     k = labels.size
     if k < 2:
         raise ValueError("logrank_test needs at least two groups")
+    if d.sum() == 0:
+        raise ValueError("no events: the log-rank test is not defined")
     utime, tinv = np.unique(t, return_inverse=True)
     m = utime.size
     cell = tinv * k + codes
@@ -58,6 +61,9 @@ def logrank_test(time: ArrayLike, event: ArrayLike, group: ArrayLike) -> LogRank
     diff = observed - expected
     # R uses a generalised inverse over all groups; dropping one group is equivalent.
     keep = np.flatnonzero(expected > 0)[:-1]
+    if keep.size == 0:
+        raise ValueError("events occur only while a single group is at risk: the log-rank "
+                         "test is not defined")
     chi2 = float(diff[keep] @ np.linalg.solve(var[np.ix_(keep, keep)], diff[keep]))
     df = int(keep.size)
     return LogRankResult(

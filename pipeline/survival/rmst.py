@@ -46,13 +46,22 @@ def rmst_difference(
     tau: float,
     conf_level: float = 0.95,
 ) -> dict[str, float]:
-    """RMST of group 1 minus group 0 (sorted labels if not 0/1), with normal-theory CI and p."""
+    """RMST of group 1 minus group 0 (sorted labels if not 0/1), with normal-theory CI and p.
+
+    Raises ValueError when ``tau`` lies beyond either group's last follow-up time (the curve
+    would be extrapolated) or when nobody has an event before ``tau`` (both means equal tau
+    with no variance: the difference has no standard error).
+    """
     t = as_float(time, "time")
     d = as_event(event, t.size)
     g = pd.Series(np.asarray(group).ravel())
     codes, labels = pd.factorize(g, sort=True)
     if labels.size != 2 or (codes < 0).any():
         raise ValueError("group must have exactly two non-missing levels")
+    if tau > min(t[codes == 0].max(), t[codes == 1].max()):
+        raise ValueError("tau lies beyond a group's follow-up: the RMST would be extrapolated")
+    if not d[t <= tau].any():
+        raise ValueError("no events before tau: the RMST difference has no variance")
     r0, s0 = rmst(t[codes == 0], d[codes == 0], tau)
     r1, s1 = rmst(t[codes == 1], d[codes == 1], tau)
     diff = r1 - r0

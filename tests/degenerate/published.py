@@ -20,6 +20,7 @@ PDF_FORBIDDEN = {
     "zero estimate with zero bound": re.compile(r"\b0\.00 \(0\.00"),
     "blank months": re.compile(r"[–-] months"),
     "blank per 100": re.compile(r"per 100:?\s*[–-](\s|$)"),
+    "blank interval": re.compile(r"[–-] to [–-]"),
 }
 REASON_KEY = re.compile(r"reason|status|note|verdict", re.IGNORECASE)
 REASON_TEXT = re.compile(r"withheld|not.estimable|suppressed|too few|insufficient|no events|"

@@ -106,8 +106,6 @@ def test_kaplan_meier_median_and_survival_at(frame):
     assert np.isnan(med[0]) or med[0] >= 0
 
 
-@issue9("pipeline/survival/logrank.py:logrank_test returns chi2 0, df 0, p = nan when nobody "
-        "has an event, instead of raising ValueError (the analysis layer guards it)")
 @FAST
 @given(cohort_frames())
 def test_logrank(frame):
@@ -117,9 +115,6 @@ def test_logrank(frame):
         frame["time_days"], frame["event"], frame["treated"])))
 
 
-@issue9("pipeline/survival/rmst.py:rmst_difference returns p = nan (SE 0) when nobody has an "
-        "event, and a value for a window past an arm's last follow-up time (extrapolated), "
-        "instead of raising ValueError (the analysis layer guards both)")
 @FAST
 @given(cohort_frames(), st.sampled_from([90.0, 365.0, 730.0]))
 def test_rmst_difference(frame, tau):
@@ -159,9 +154,6 @@ def test_fit_cox(frame):
                           .summary.loc["treated", ["hr", "lower", "upper", "p"]])
 
 
-@issue9("pipeline/survival/cox.py:fit_cox with robust SEs returns a tiny finite hazard ratio "
-        "(coefficient about -25), a tight robust CI and p = 0 under monotone likelihood (every "
-        "event in one arm; naive SE about 1e5) instead of raising ValueError")
 def test_fit_cox_separation_is_not_a_number():
     from pipeline.survival import fit_cox
 

@@ -67,17 +67,7 @@ CASES = {
     "caliper_matches_nobody": Case("default", {"referral_share": 0.3},
                                    {"analysis.comparison.matching.caliper": 1e-9}),
 }
-KNOWN_FAILURES: dict[str, str] = {
-    "everyone_reoffends": "the dose hazard ratio (per 5 sessions) is published with null CI "
-                          "limits and no reason (fit_cox gives a NaN robust SE; enforce only "
-                          "flags infinite limits)",
-    "singleton_subgroups": "the dose hazard ratio (per 5 sessions) is published with null CI "
-                           "limits and no reason (fit_cox gives a NaN robust SE; enforce only "
-                           "flags infinite limits)",
-    "caliper_matches_nobody": "comparison_estimates fails with IndexError in "
-                              "pipeline/comparison/bootstrap.py:_km_sorted when no treated "
-                              "person is matched",
-}
+KNOWN_FAILURES: dict[str, str] = {}  # shapes that still break (none since issue 9)
 # The whole battery costs 20-35 s of CPU per shape; `make test` runs a few shapes (under a
 # minute on 2 workers) and STALKING_EVAL_DEGENERATE=all runs every one.
 DEFAULT_SHAPES = ("no_events", "short_followup", "below_min_treated")
