@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(DATA)/dagster_home
 VENV_PYTHON := $(shell test -x $(BIN)/python && $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV_STALE := $(if $(VENV_PYTHON),$(filter-out $(NEED_PYTHON),$(VENV_PYTHON)),)
 
-.PHONY: install demo test dev lint bench clean distclean mutation check-python venv-stale
+.PHONY: install demo test dev lint bench clean distclean mutation notebook check-python venv-stale
 
 # fail early, naming the Python version needed (before any venv or pip work)
 CHECK_PYTHON = v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -42,7 +42,7 @@ demo: install  ## generate the synthetic extract, materialise every asset, print
 	$(BIN)/python -m pipeline demo || test $$? -eq 3  # 3: finished with a warning check (named)
 
 test: install  ## the whole test suite
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 dev: install  ## Dagster UI on the same data (http://127.0.0.1:3000)
 	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
@@ -53,6 +53,10 @@ lint: install
 
 bench: install  ## benchmarks (slow; kept apart from the tests)
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+notebook: install  ## JupyterLab on notebooks/ (opens the newest research snapshot; never blocks a run)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook]'
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 mutation: install  ## mutation testing (mutmut, one worker; slow, kept out of `make test`)
 	$(BIN)/python tools/mutation.py --max-children 1 $(MUTATION_ARGS)

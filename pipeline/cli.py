@@ -152,7 +152,8 @@ def _execute(job, instance, extract_id: str, run_config: dict, progress: bool):
                         rows[event.step_key] = _row_count(event)
                     else:
                         line = _step_done(event, started, rows.get(event.step_key))
-                        print(line, file=sys.stderr, flush=True)
+                        sys.stderr.write(line + "\n")  # one write: no interleaving
+                        sys.stderr.flush()
                 seen = len(events)
     except Interrupted as stop:
         _abandon(instance, run_id, stop.signum)

@@ -21,12 +21,13 @@ import assets.comparison
 import assets.history
 import assets.ingest
 import assets.report
+import assets.snapshot
 from assets.common import EXTRACTS, ProjectPaths
 from pipeline.landing import complete_extracts, scan_landing
 from pipeline.settings import Settings
 
 ASSET_MODULES = [assets.ingest, assets.analysis, assets.comparison, assets.history,
-                 assets.report]
+                 assets.report, assets.snapshot]
 
 evaluate_extract = dg.define_asset_job(
     "evaluate_extract", selection=dg.AssetSelection.all(), partitions_def=EXTRACTS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -19,6 +20,27 @@ def make_settings(root: Path) -> Settings:
                     / "evaluation.yaml")
 
 
+def fast_settings(root: Path, replicates: int = 20) -> Settings:
+    """``make_settings`` with the default configuration but fewer bootstrap resamples (they
+    only give the bands of weighted curves): the same code paths at a tenth of the cost."""
+    settings = make_settings(root)
+    text = settings.config_file.read_text()
+    assert "bootstrap_replicates: 200" in text
+    config = root / "evaluation.yaml"
+    config.write_text(text.replace("bootstrap_replicates: 200",
+                                   f"bootstrap_replicates: {replicates}"))
+    return dataclasses.replace(settings, config_file=config)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Keep what shares an expensive fixture on one xdist worker (``--dist loadgroup``): the
+    session-wide end-to-end run in one group, every other module in its own group, so that no
+    whole-pipeline fixture is built twice."""
+    for item in items:
+        group = "e2e" if "e2e" in getattr(item, "fixturenames", ()) else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory) -> dict:
     """Generate 1,500 people, materialise every asset through Dagster, return paths and ids."""
@@ -30,7 +52,7 @@ def e2e(tmp_path_factory) -> dict:
     from pipeline.synth.params import SynthParams
 
     root = tmp_path_factory.mktemp("e2e")
-    settings = make_settings(root)
+    settings = fast_settings(root)
     params = SynthParams(n_people=1500, seed=7, extraction_date=dt.date(2026, 10, 31))
     write_extract(generate(params), settings.landing_dir, settings.truth_dir)
     with dg.instance_for_test() as instance:

@@ -58,8 +58,13 @@ def rmst_difference(
     codes, labels = pd.factorize(g, sort=True)
     if labels.size != 2 or (codes < 0).any():
         raise ValueError("group must have exactly two non-missing levels")
-    if tau > min(t[codes == 0].max(), t[codes == 1].max()):
-        raise ValueError("tau lies beyond a group's follow-up: the RMST would be extrapolated")
+    for k in (0, 1):
+        tk, dk = t[codes == k], d[codes == k]
+        last = tk == tk.max()
+        # beyond a group's last time its curve is known only if everyone left then failed
+        if tau > tk.max() and not dk[last].all():
+            raise ValueError("tau lies beyond a group's follow-up: the RMST would be "
+                             "extrapolated")
     if not d[t <= tau].any():
         raise ValueError("no events before tau: the RMST difference has no variance")
     r0, s0 = rmst(t[codes == 0], d[codes == 0], tau)
