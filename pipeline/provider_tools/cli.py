@@ -93,16 +93,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     for table, t in summary["tables"].items():
         print(f"{load_contract(table).file}: {t['received']} received, {t['loaded']} pass, "
               f"{t['quarantined']} quarantined, {t['rejected']} rejected lines ({t['status']})")
+    lines = _first_lines(con, manifest.extract_id)
     for rule, n in summary["quarantined_by_rule"].items():
-        print(f"  {rule}: {n} rows")
+        where = f" (first lines: {lines[rule]})" if rule in lines else ""
+        print(f"  {rule}: {n} rows{where}")
     for problem in problems:
         print(f"BLOCKING: {problem}")
-    return 1 if problems else 0
+    if problems:
+        return EXIT_REFUSED
+    return EXIT_QUARANTINED if summary["quarantined_by_rule"] else EXIT_CLEAN
+
+
+EXIT_CLEAN, EXIT_QUARANTINED, EXIT_REFUSED = 0, 1, 2
+EXIT_CODES = """exit codes:
+  0  clean: every row would load
+  1  some rows would be quarantined (listed with their rules and first line numbers)
+  2  the extract would be refused (a blocking problem), or the command could not run"""
+
+
+def _first_lines(con, extract_id: str, per_rule: int = 5) -> dict[str, str]:
+    """The first line numbers of the rows each rule quarantined (line numbers only)."""
+    rows = con.execute("""
+        SELECT rule_id, string_agg(line::VARCHAR, ', ' ORDER BY line)
+        FROM (SELECT DISTINCT rule_id, line FROM quarantine.rows WHERE extract_id = ?
+              QUALIFY row_number() OVER (PARTITION BY rule_id ORDER BY line) <= ?)
+        GROUP BY rule_id""", [extract_id, per_rule]).fetchall()
+    return dict(rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline.provider_tools",
-                                description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline.provider_tools", description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m pipeline.provider_tools keygen secret.key\n"
+               "  python -m pipeline.provider_tools pseudonymise persons_raw.csv "
+               "police_persons.csv --table police_persons --key-file secret.key "
+               "--person-id pnc_id\n"
+               "  python -m pipeline.provider_tools manifest delivery/ --extract-id "
+               "police-2026-11 --extraction-date 2026-11-30 --provider 'Force A'\n"
+               "  python -m pipeline.provider_tools check delivery/\n\n" + EXIT_CODES)
     sub = p.add_subparsers(dest="command", required=True)
     k = sub.add_parser("keygen", help="write a new shared secret key file")
     k.add_argument("key_file", type=Path)
@@ -126,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                    type=lambda v: dt.date.fromisoformat(v).isoformat())
     m.add_argument("--provider", default="unknown")
     m.set_defaults(fn=cmd_manifest)
-    c = sub.add_parser("check", help="run the warehouse checks in memory before sending")
+    c = sub.add_parser("check", help="run the warehouse checks in memory before sending",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  python -m pipeline.provider_tools check delivery/"
+                              "\n\n" + EXIT_CODES)
     c.add_argument("folder", type=Path)
     c.set_defaults(fn=cmd_check)
     return p

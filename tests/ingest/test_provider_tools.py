@@ -114,6 +114,37 @@ def test_manifest_and_check_commands(extract, capsys):
     out = capsys.readouterr().out
     assert "police_offences.csv" in out and "BLOCKING" not in out
     apply_fault(extract, "id_email")
-    assert main(["check", str(extract)]) == 1
+    assert main(["check", str(extract)]) == 2  # refused
     out = capsys.readouterr().out
     assert "BLOCKING" in out and "e-mail addresses" in out and "@example.com" not in out
+
+
+def test_check_exit_code_and_line_numbers_for_quarantined_rows(tmp_path, capsys):
+    from pipeline.synth.generator import generate
+    from pipeline.synth.landing import write_extract
+    from pipeline.synth.params import SynthParams
+
+    params = SynthParams(n_people=200, seed=3)
+    write_extract(generate(params), tmp_path / "landing", tmp_path / "truth")
+    folder = tmp_path / "landing" / params.extract_id
+    lines = (folder / "police_persons.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[3].split(",")
+    row[header.index("sex")] = "Q"  # not an allowed value: quarantined, not blocking
+    lines[3] = ",".join(row)
+    (folder / "police_persons.csv").write_text("\n".join(lines) + "\n")
+    (folder / "manifest.json").unlink()
+    assert main(["manifest", str(folder), "--extract-id", params.extract_id,
+                 "--extraction-date", params.extraction_date.isoformat()]) == 0
+    capsys.readouterr()
+    assert main(["check", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "police_persons.sex.allowed: 1 rows (first lines: 4)" in out
+    assert "BLOCKING" not in out
+
+
+def test_help_shows_examples_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "exit codes:" in out and "check delivery/" in out
