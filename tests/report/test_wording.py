@@ -83,3 +83,25 @@ def test_maryland_levels():
     ("something_else", "something else")])
 def test_covariate_labels(name, label):
     assert W.covariate_label(name) == label
+
+
+def test_natural_frequencies_round_each_share_of_100():
+    s = W.natural_frequency_sentence(0.9, 0.8, 12, "any")
+    assert "those treated, 90 committed" in s and "compared with 80 of 100" in s
+
+
+def test_maryland_reasons_exactly():
+    assert W.maryland_level(True, True, True)[1] == (
+        "a comparison group matched on measured characteristics, in calendar time and time "
+        "since offence, with good balance; not level 4 or 5 because treatment was not "
+        "allocated at random and unmeasured differences may remain")
+    assert W.maryland_level(True, False, True)[1] == (
+        "an adjusted comparison, but some measured characteristics remain imbalanced after "
+        "adjustment")
+    assert W.maryland_level(False, False, False)[1] == (
+        "an unadjusted comparison of treated and untreated groups")
+
+
+def test_levels_keep_their_letters():
+    assert W.covariate_label("site_SITE_X") == "site: SITE X"
+    assert W.covariate_label("sex[T.X]") == "sex: X"
