@@ -80,6 +80,9 @@ def risk_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str,
             rows += [not_estimable(analysis, f"{k}_{m}m", c, "no_followup_to_window",
                                    unit="ratio" if k == "rr" else "proportion")
                      for k in ("rd", "rr")]
+            rows += [not_estimable(analysis, f"risk_{m}m", c, "no_followup_to_window",
+                                   unit="proportion", arm=arm)
+                     for arm in ("treated", "comparison")]
             continue
         y = full[f"event_{m}m"].to_numpy(float)
         t = full["treated"].to_numpy(int)
@@ -213,7 +216,8 @@ def effect_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
         rows += rr
     if "rmst" in measures:
         rows += rmst_rows(data, cfg, analysis, c, boot, weights_col)
-    if risk_last is None:  # fall back on the share with an event for the E-value's rarity
+    if risk_last is None or not np.isfinite(risk_last):  # fall back on the share with an
+        # event for the E-value's rarity
         risk_last = float(data.loc[data["treated"] == 0, "event"].mean())
     if "evalue" in measures or "mde" in measures:
         extra = sensitivity_rows(data, analysis, c, hr_row, risk_last, weights_col)

@@ -33,7 +33,10 @@ def fmt_pp(x) -> str:
 
 
 def fmt_months(days) -> str:
-    return f"{days / DAYS_PER_MONTH:.1f}" if is_num(days) else "–"
+    """Days as months with one decimal; a value that rounds to zero is '0.0', never '-0.0'."""
+    if not is_num(days):
+        return "–"
+    return f"{days / DAYS_PER_MONTH + 0.0:.1f}".replace("-0.0", "0.0")
 
 
 def fmt_p(p) -> str:

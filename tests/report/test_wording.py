@@ -27,6 +27,7 @@ def test_number_formats_exactly():
     assert W.fmt_pp(0.0) == "+0.0 points" and W.fmt_pp(None) == "–"
     assert W.fmt_months(365.25) == "12.0" and W.fmt_months(30.4375) == "1.0"
     assert W.fmt_months(45.65625) == "1.5" and W.fmt_months(math.nan) == "–"
+    assert W.fmt_months(-1.0) == "0.0" and W.fmt_months(-3.5) == "-0.1"
     assert W.DAYS_PER_MONTH == pytest.approx(30.4375)
 
 
