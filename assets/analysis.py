@@ -22,7 +22,7 @@ def linked_persons(context: dg.AssetExecutionContext, duckdb: DuckDBResource
     with timed() as t, duckdb.get_connection() as con:
         n, unlinked = link_persons(con, context.partition_key)
     return dg.MaterializeResult(metadata={"persons": n, "unlinked_referrals": unlinked,
-                                          "seconds": t["seconds"]})
+                                          "dagster/row_count": n, "seconds": t["seconds"]})
 
 
 @dg.asset(group_name="analysis", partitions_def=EXTRACTS, kinds={"duckdb"},
@@ -49,6 +49,7 @@ def evaluation_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     return dg.MaterializeResult(
         metadata={"treated": counts.treated, "comparison": counts.comparison_pool,
                   "risk_set_pairs": counts.risk_set_pairs, "outcome_rows": n_out,
+                  "dagster/row_count": counts.treated + counts.comparison_pool,
                   "config_sha256": cfg.sha256, "seconds": t["seconds"]},
         check_results=[
             dg.AssetCheckResult(check_name="flow_adds_up", passed=not flow,

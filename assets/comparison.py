@@ -51,7 +51,9 @@ def matched_cohort(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     cfg = load_config(Path(paths.config_file))
     with timed() as t, duckdb.get_connection() as con:
         meta = write_matches(con, context.partition_key, cfg)
-    return dg.MaterializeResult(metadata={**_counts(meta), "seconds": t["seconds"]})
+    matched = meta.get("matched_matched", 0)  # treated people in the main matched analysis
+    return dg.MaterializeResult(metadata={**_counts(meta), "dagster/row_count": matched,
+                                          "seconds": t["seconds"]})
 
 
 @dg.asset(group_name="comparison", partitions_def=EXTRACTS, kinds={"duckdb"},

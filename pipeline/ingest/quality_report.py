@@ -15,6 +15,7 @@ import argparse
 import csv
 import html
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -163,9 +164,14 @@ def write_quality_report(con: duckdb.DuckDBPyConnection, extract_id: str,
     folder.mkdir(parents=True, exist_ok=True)
     details = quality_details(con, extract_id)
     paths = {"html": folder / HTML_NAME, "csv": folder / CSV_NAME, "json": folder / JSON_NAME}
-    paths["html"].write_text(render_html(details), encoding="utf-8")
-    write_quarantine_csv(con, extract_id, paths["csv"])
-    paths["json"].write_text(json.dumps(details.summary, indent=2, sort_keys=True) + "\n")
+    # each file is written beside its final name and moved into place in one step, so a run
+    # stopped half-way never leaves a half-written report for the providers
+    staged = {k: p.with_name(f".{p.name}.partial") for k, p in paths.items()}
+    staged["html"].write_text(render_html(details), encoding="utf-8")
+    write_quarantine_csv(con, extract_id, staged["csv"])
+    staged["json"].write_text(json.dumps(details.summary, indent=2, sort_keys=True) + "\n")
+    for key, path in paths.items():
+        os.replace(staged[key], path)
     return paths
 
 
