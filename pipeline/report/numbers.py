@@ -28,6 +28,7 @@ from pipeline.report.history import sequential_section
 from pipeline.report.linked_counts import linked_counts
 from pipeline.report.provenance import provenance
 from pipeline.report.sentences import build_text
+from pipeline.report.target_trial import specification
 from pipeline.report.unmatched import unmatched_in_words
 from pipeline.warehouse_io import read_extract, table_exists
 
@@ -342,6 +343,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     doc["comparability"] = _comparability(con, extract_id, balance, policy)
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
+    doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
     return doc
 
 

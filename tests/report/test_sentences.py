@@ -159,3 +159,18 @@ def test_statistics_sentence_is_punctuated_with_or_without_the_ph_test(cfg):
 def test_helpers():
     assert S.join_words(["a"]) == "a" and S.join_words(["a", "b", "c"]) == "a, b and c"
     assert [S.months_label(m) for m in (12, 24, 18)] == ["1 year", "2 years", "18 months"]
+
+
+def test_target_trial_table_follows_the_configuration(cfg):
+    from pipeline.report.target_trial import specification
+
+    rows = specification(cfg, "stalking or harassment")
+    assert [r["element"] for r in rows] == [
+        "Eligibility", "Treatment strategies", "Assignment", "Time zero", "Outcome",
+        "Follow-up", "Causal contrast", "Analysis"]
+    text = " ".join(r["target"] + " " + r["emulation"] for r in rows)
+    assert f"({cfg.min_age}+)" in text and "people treated later are eligible" in text
+    assert "caliper 0.2 SD" in text and "183 days" in text
+    recorded = dataclasses.replace(cfg, proof="recorded", custody_time_at_risk=True)
+    text = " ".join(r["emulation"] for r in specification(recorded, "any"))
+    assert "recorded by the police" in text and "count as time at risk" in text
