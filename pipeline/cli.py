@@ -272,17 +272,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"refused: configuration: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     params = SynthParams(n_people=args.people, seed=args.seed)
-    folder = settings.landing_dir / params.extract_id
     t0 = time.perf_counter()
-    if not (folder / "manifest.json").exists():
-        write_extract(generate(params), settings.landing_dir, settings.truth_dir)
-        print(f"generated synthetic extract {folder} in {time.perf_counter() - t0:.1f} s")
-    t1 = time.perf_counter()
+    if args.months > 1:  # successive month-end extracts of one world: the evaluation history
+        from pipeline.synth.monthly import monthly_extracts
+
+        extracts = monthly_extracts(params, args.months)
+    else:
+        extracts = None
+    ids = [e.truth["extract_id"] for e in extracts] if extracts else [params.extract_id]
+    missing = [i for i in ids if not (settings.landing_dir / i / "manifest.json").exists()]
+    if missing:
+        for ex in extracts or [generate(params)]:
+            if ex.truth["extract_id"] in missing:
+                write_extract(ex, settings.landing_dir, settings.truth_dir)
+        print(f"generated {len(missing)} synthetic extract(s) in "
+              f"{time.perf_counter() - t0:.1f} s")
     _stoppable()
-    outcome = run_extract(params.extract_id, settings, progress=True)
-    print(f"materialised all assets for {params.extract_id} in {time.perf_counter() - t1:.1f} s")
-    if outcome:
-        print(_report_line(settings, params.extract_id))
+    outcome = None
+    for extract_id in ids:  # oldest first: each later run sees the earlier looks
+        t1 = time.perf_counter()
+        outcome = run_extract(extract_id, settings, progress=True)
+        print(f"materialised all assets for {extract_id} in {time.perf_counter() - t1:.1f} s")
+        if outcome.exit_code not in (EXIT_OK, EXIT_WARNINGS):
+            return outcome.exit_code
+    print(_report_line(settings, ids[-1]))
     return outcome.exit_code
 
 
@@ -378,6 +391,9 @@ folders come from STALKING_EVAL_DATA (default ./data) and DAGSTER_HOME; see READ
         + EXIT_CODES)
     demo.add_argument("--people", type=int, default=3000, help="people to generate (3000)")
     demo.add_argument("--seed", type=int, default=42, help="random seed (42)")
+    demo.add_argument("--months", type=int, default=1,
+                      help="successive monthly extracts of one world to run, oldest first, so "
+                      "that the last report shows the evidence across extracts (1)")
     demo.set_defaults(func=cmd_demo)
     run = sub.add_parser(
         "run", help="run every asset for an extract in the landing folder",

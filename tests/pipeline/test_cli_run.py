@@ -4,6 +4,7 @@ right name, and a run stopped by SIGTERM ends within seconds with nothing publis
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -207,3 +208,24 @@ def test_progress_line_names_step_time_and_rows():
                 if e.event_type == dg.DagsterEventType.STEP_SUCCESS)
     line = _step_done(done, time.perf_counter(), _row_count(mat))
     assert re.fullmatch(r"\[ +\d+\.\d s\] counted done in \d+\.\d s, 1,234 rows", line)
+
+
+def test_demo_runs_successive_monthly_extracts_oldest_first(monkeypatch, tmp_path, capsys):
+    """``demo --months 3`` writes three month-end extracts of one world and runs them in
+    extraction-date order (the run itself is stubbed: each costs a whole pipeline run)."""
+    from pipeline import cli
+
+    assert cli.build_parser().parse_args(["demo", "--months", "3"]).months == 3
+    monkeypatch.setenv("STALKING_EVAL_DATA", str(tmp_path))
+    ran = []
+
+    class Done:
+        exit_code = cli.EXIT_OK
+
+    monkeypatch.setattr(cli, "run_extract", lambda eid, settings, progress: ran.append(eid)
+                        or Done())
+    assert cli.main(["demo", "--people", "300", "--months", "3"]) == cli.EXIT_OK
+    assert len(ran) == 3 and ran[-1] == "synthetic-2026-10-s42"
+    dates = [json.loads((tmp_path / "landing" / e / "manifest.json").read_text())
+             ["extraction_date"] for e in ran]
+    assert dates == sorted(dates) and len(set(dates)) == 3
