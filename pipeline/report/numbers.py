@@ -188,7 +188,7 @@ def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> 
         return {"estimate": "not estimable", "ci": why, "p": "–", "available": False,
                 "reason": why}
     if _withheld(row, policy):
-        why = (f"fewer than {policy.min_events_for_estimate} reoffences in a group"
+        why = (f"there were fewer than {policy.min_events_for_estimate} reoffences in a group"
                if not str(row.get("note") or "").startswith("withheld")
                else str(row["note"]).split(";")[0].removeprefix("withheld: "))
         return {"estimate": "withheld", "ci": why, "p": "–", "available": False,
@@ -340,6 +340,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     # the verdict follows the pre-specified plan and its sequential boundary (issue 13)
     doc["sequential"] = sequential_section(con, extract_id, cfg, policy)
     doc["summary"]["verdict"] = doc["sequential"]["verdict"]
+    if not doc["summary"]["hr"]["available"]:  # withheld or not estimable: no verdict on it
+        doc["summary"]["verdict"] = "not_estimable"
     doc["comparability"] = _comparability(con, extract_id, balance, policy)
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
