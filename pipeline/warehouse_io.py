@@ -60,6 +60,15 @@ def read_extract(con: duckdb.DuckDBPyConnection, qualified: str, extract_id: str
     return con.execute(sql, {"eid": extract_id}).df()
 
 
+def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
+                  ) -> pd.DataFrame | None:
+    """One extract's rows of a table, or None if the table or the rows do not exist."""
+    if not table_exists(con, table):
+        return None
+    frame = read_extract(con, table, extract_id)
+    return frame if len(frame) else None
+
+
 def copy_frame(df: pd.DataFrame, path: Path, options: str) -> None:
     """Write a frame with DuckDB's COPY (fast, parallel; no pyarrow needed for Parquet).
 

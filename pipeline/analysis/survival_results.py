@@ -10,7 +10,6 @@ is tested against R.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -215,7 +214,3 @@ def _step_at(curve: pd.DataFrame, t: float) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     last = before.iloc[-1]
     return float(last["cif"]), float(last["lower"]), float(last["upper"])
-
-
-def finite_or_none(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)

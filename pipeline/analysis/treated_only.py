@@ -78,7 +78,8 @@ def _exposure_problem(frame: pd.DataFrame, exposure: str, counts: dict) -> str:
         if frame["dose"].nunique() < 2:
             return "constant_exposure"
         return "no_events" if counts["events_treated"] == 0 else ""
-    return arm_problem(**counts).replace("arm_empty", "no_exposure_contrast")
+    problem = arm_problem(**counts)
+    return "no_exposure_contrast" if problem == "arm_empty" else problem
 
 
 def treated_only_estimates(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:

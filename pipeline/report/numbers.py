@@ -30,7 +30,7 @@ from pipeline.report.provenance import provenance
 from pipeline.report.sentences import build_text
 from pipeline.report.target_trial import specification
 from pipeline.report.unmatched import unmatched_in_words
-from pipeline.warehouse_io import read_extract, table_exists
+from pipeline.warehouse_io import read_extract, read_optional
 
 OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
                  "violence": "violent"}
@@ -56,15 +56,6 @@ ANALYSIS_LABELS = {
 
 def policy_from(cfg: EvaluationConfig) -> DisclosurePolicy:
     return DisclosurePolicy.from_mapping(cfg.disclosure)
-
-
-def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
-                  ) -> pd.DataFrame | None:
-    """One extract's rows of a table, or None if the table or the rows do not exist."""
-    if not table_exists(con, table):
-        return None
-    frame = read_extract(con, table, extract_id)
-    return frame if len(frame) else None
 
 
 class Estimates:

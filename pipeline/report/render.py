@@ -13,9 +13,9 @@ import pandas as pd
 from pipeline.analysis.estimates import AT_RISK_MONTHS, month_days
 from pipeline.config import EvaluationConfig
 from pipeline.report.figures import forest_plot, km_figure, love_plot, overlap_figure
-from pipeline.report.numbers import build_numbers, policy_from, read_optional
+from pipeline.report.numbers import build_numbers, policy_from
 from pipeline.settings import PROJECT_ROOT
-from pipeline.warehouse_io import read_extract
+from pipeline.warehouse_io import read_extract, read_optional
 
 TEMPLATE = PROJECT_ROOT / "reports" / "templates" / "funder_report.typ"
 PDF_NAME = "funder_report.pdf"

@@ -9,16 +9,7 @@ import numpy as np
 from pipeline.config import EvaluationConfig
 from pipeline.report import wording as W
 from pipeline.report.sentences import join_words
-from pipeline.warehouse_io import read_extract, table_exists
-
-
-def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str):
-    """One extract's rows of a table, or None if the table or the rows do not exist."""
-    if not table_exists(con, table):
-        return None
-    frame = read_extract(con, table, extract_id)
-    return frame if len(frame) else None
-
+from pipeline.warehouse_io import read_optional
 
 # direction words for the unmatched-profile sentence: (higher, lower); other covariates are
 # counts or shares, described as "more/fewer <label>"
