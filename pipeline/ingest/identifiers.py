@@ -79,10 +79,10 @@ def header_label(header: list[str], position: int, contract: TableContract,
     """How a message names header cell ``position`` (0-based) without echoing a value.
 
     A contract column is named. Any other cell is quoted only when it looks like no
-    identifier value and either line 1 is recognisably a header (at least half of the
-    contract's columns are in it) and the cell is a lower-case name, or the cell is
-    ``column_like`` (named like an identifier column, e.g. ``DOB``); otherwise (a file sent
-    without its header line, a system file) it is named by its position alone.
+    identifier value, line 1 is recognisably a header (at least half of the contract's
+    columns are in it) and the cell is a lower-case name, or ``column_like`` (named like an
+    identifier column, e.g. ``DOB``); otherwise (a file sent without its header line, a
+    system file) it is named by its position alone.
     """
     name = header[position]
     if name in contract.column_names:
@@ -92,8 +92,9 @@ def header_label(header: list[str], position: int, contract: TableContract,
     shape = PLAIN_COLUMN_LIKE if column_like else PLAIN_NAME
     plain = (shape.fullmatch(name) is not None
              and not any(re.search(p.pattern, name) for p in rules.values))
-    return repr(name) if plain and (header_line or column_like) else (
-        f"{position + 1} of the header")
+    # only a recognisable header line is quoted: without one, line 1 is data, and a value
+    # that merely looks like a column name ("Zipporah" ~ zip) must not be echoed
+    return repr(name) if plain and header_line else f"{position + 1} of the header"
 
 
 def refuse_identifier_columns(path: Path, header: list[str], contract: TableContract) -> None:

@@ -47,7 +47,7 @@ def is_complete(folder: Path) -> bool:
         return False
     try:
         listed = json.loads(path.read_text()).get("files", {})
-    except (json.JSONDecodeError, AttributeError):
+    except (ValueError, AttributeError):  # not JSON, or not UTF-8 text: not complete
         return False
     return bool(listed) and all((Path(folder) / name).is_file() for name in listed)
 

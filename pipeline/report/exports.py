@@ -16,11 +16,10 @@ import pandas as pd
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import is_suppressed, publish_count, withhold_small_estimates
 from pipeline.report.flow import protect_flow
-from pipeline.report.linked_counts import linked_counts
+from pipeline.report.linked_counts import COUNT_COLUMNS, linked_counts
 from pipeline.report.numbers import policy_from
 from pipeline.warehouse_io import copy_frame, read_extract, read_optional
 
-COUNT_COLUMNS = ("n_treated", "n_comparison", "events_treated", "events_comparison")
 # a count quoted in a note: a whole number followed by what it counts ("12 units trimmed");
 # other numbers in notes (sessions per step, percentages, thresholds) are not counts
 QUOTED_COUNT = re.compile(r"(?<![\d.,])\d+(?= (?:units?|people|persons?|events?|controls?|"

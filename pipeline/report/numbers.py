@@ -230,8 +230,9 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
     main = "matched" if est.has("matched") else "naive"
     hr_row = est.get(main, "hr") if main == "matched" else est.get("naive", "hr_adjusted")
     hr = _effect(hr_row, policy)
-    verdict = W.verdict(hr.get("value"), hr.get("lower"), hr.get("upper")) \
-        if hr["available"] else "not_estimable"
+    # the verdict itself follows the analysis plan (build_numbers sets it from the sequential
+    # look); here only whether there is an estimate to judge
+    verdict = "inconclusive" if hr["available"] else "not_estimable"
     m = cfg.followup_months[0]
     if main == "matched":
         r_t, r_c = est.get(main, f"risk_{m}m", "treated"), est.get(main, f"risk_{m}m",
@@ -326,14 +327,16 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
         balance = balance[balance["cohort"] == "started"]
     # the main analysis (matching) decides the design's strength; weighting is a sensitivity
     after = balance[balance["method"] == "matched"] if balance is not None else None
-    balanced = bool(after is not None and len(after) and (after["smd"].abs() <= 0.1).all())
+    threshold = cfg.comparison.balance_threshold
+    balanced = bool(after is not None and len(after)
+                    and (after["smd"].abs() <= threshold).all())
     doc["summary"] = _headline(est, cfg, policy, balanced)
     # the verdict follows the pre-specified plan and its sequential boundary (issue 13)
     doc["sequential"] = sequential_section(con, extract_id, cfg, policy)
     doc["summary"]["verdict"] = doc["sequential"]["verdict"]
     if not doc["summary"]["hr"]["available"]:  # withheld or not estimable: no verdict on it
         doc["summary"]["verdict"] = "not_estimable"
-    doc["comparability"] = _comparability(con, extract_id, balance, policy)
+    doc["comparability"] = _comparability(con, extract_id, balance, policy, threshold)
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
@@ -341,7 +344,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
 
 
 def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
-                   policy: DisclosurePolicy) -> dict:
+                   policy: DisclosurePolicy, threshold: float) -> dict:
     out: dict = {"available": balance is not None}
     if balance is None:
         return out
@@ -355,7 +358,7 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
             row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
         rows.append(row)
     after = balance[balance["method"].isin(["matched", "weighted_att"])]
-    flagged = sorted(after.loc[after["smd"].abs() > 0.1, "covariate"].unique())
+    flagged = sorted(after.loc[after["smd"].abs() > threshold, "covariate"].unique())
     out.update({"rows": rows, "imbalanced": [W.covariate_label(c) for c in flagged],
                 "all_balanced": not flagged})
     summary = read_optional(con, "analysis.match_summary", extract_id)
@@ -403,7 +406,8 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
     est_for_naive = Estimates(est.frame.assign(
         analysis=np.where((est.frame["analysis"] == "naive")
                           & (est.frame["measure"] == "hr_adjusted"), "naive_adjusted",
-                          est.frame["analysis"])), policy=policy)
+                          est.frame["analysis"])))
+    est_for_naive.counts = est.counts  # same rows, same published counts: not recomputed
     hr_rows = _hr_rows(est_for_naive, policy, sensitivity, measure_for)
     subgroups = sorted(a for a in est.frame["analysis"].unique() if str(a).startswith("subgroup:"))
     subgroup_rows = _hr_rows(est, policy, subgroups)

@@ -182,3 +182,11 @@ def test_outcome_before_offence_and_session_before_referral_are_quarantined(extr
         "SELECT rule_id, list(line) FROM quarantine.rows GROUP BY 1").fetchall()}
     assert off_i + 2 in rules["police_offences.outcome_date.not_before_recorded_date"]
     assert ses_i + 2 in rules["clinic_sessions.session_date.within_parent"]
+
+
+def test_a_manifest_that_is_not_utf8_leaves_the_folder_incomplete(tmp_path):
+    """The sensor scans every folder: one undecodable manifest must not stop the scan."""
+    from pipeline.ingest.manifest import is_complete
+
+    (tmp_path / "manifest.json").write_bytes(b"\xff\xfe{\x00}\x00")
+    assert is_complete(tmp_path) is False

@@ -109,9 +109,18 @@ def test_refuse_identifier_columns_message():
     refuse_identifier_columns(path, ["key", "site"], CONTRACT)  # clean: no error
     with pytest.raises(ExtractError) as err:
         refuse_identifier_columns(path, ["key", "DOB", "Surname"], CONTRACT)
+    # 1 of the contract's 5 columns: not a recognisable header line, so line 1 may be data
+    # and no cell is quoted, however much it looks like a column name
     assert str(err.value) == (
-        f"{path}: refused by the identifier guard: column 'DOB' looks like full dates of "
-        f"birth; column 'Surname' looks like names; {FIX}")
+        f"{path}: refused by the identifier guard: column 2 of the header looks like full "
+        f"dates of birth; column 3 of the header looks like names; {FIX}")
+
+
+def test_a_data_value_shaped_like_a_column_name_is_never_quoted():
+    with pytest.raises(ExtractError) as err:  # a file sent without its header line
+        refuse_identifier_columns(Path("x.csv"), ["PK0123456789ABCDEF", "1980", "Zipporah",
+                                                  "M"], CONTRACT)
+    assert "Zipporah" not in str(err.value)
 
 
 @pytest.mark.parametrize(("header", "position", "column_like", "expected"), [
