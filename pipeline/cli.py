@@ -324,7 +324,13 @@ def cmd_purge(args: argparse.Namespace) -> int:
     """Remove an extract everywhere, after a confirmation (``--yes`` skips it)."""
     from pipeline.extract_format import check_extract_id
     from pipeline.ingest.errors import ExtractError
-    from pipeline.ingest.purge import purge_dagster, purge_reports, purge_warehouse
+    from pipeline.ingest.purge import (
+        purge_dagster,
+        purge_reports,
+        purge_snapshots,
+        purge_warehouse,
+    )
+    from pipeline.snapshot import snapshot_root
 
     settings = Settings.from_env()
     try:
@@ -350,9 +356,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
               "notebook); close it and purge again; nothing removed", file=sys.stderr)
         return 1
     reports = purge_reports(settings.reports_dir, extract_id)
+    snapshots = purge_snapshots(snapshot_root(settings.warehouse), extract_id)
     runs, partition = purge_dagster(_instance(settings), EXTRACTS.name, extract_id)
     print(f"purged {extract_id}: {sum(rows.values())} rows from {len(rows)} tables, "
-          f"reports {'removed' if reports else 'none'}, {runs} Dagster run(s), partition "
+          f"reports {'removed' if reports else 'none'}, research snapshots "
+          f"{'removed' if snapshots else 'none'}, {runs} Dagster run(s), partition "
           f"{'removed' if partition else 'not registered'}")
     return 0
 

@@ -107,6 +107,27 @@ def purge_reports(reports_dir: Path, extract_id: str) -> bool:
     return True
 
 
+def purge_snapshots(snapshots_dir: Path, extract_id: str) -> bool:
+    """Remove the extract's research snapshots (published read-only) and the ``LATEST``
+    pointer if it names them; True if there were any."""
+    import os
+    import stat
+
+    def writable(func, path, _exc) -> None:  # the snapshot folders are made read-only
+        os.chmod(Path(path).parent, stat.S_IRWXU)
+        os.chmod(path, stat.S_IRWXU)
+        func(path)
+
+    folder = inside(snapshots_dir, check_extract_id(extract_id), "snapshots folder")
+    latest = Path(snapshots_dir) / "LATEST"
+    if latest.is_file() and latest.read_text().strip().split("/")[0] == extract_id:
+        latest.unlink()
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder, onerror=writable)
+    return True
+
+
 def purge_dagster(instance, partitions_name: str, extract_id: str) -> tuple[int, bool]:
     """Delete the extract's runs, asset history and dynamic partition from a Dagster instance.
 

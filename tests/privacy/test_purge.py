@@ -66,6 +66,11 @@ def test_purge_removes_everything_and_a_corrected_delivery_loads(tmp_path, monke
     con.close()
     (settings.reports_dir / eid).mkdir(parents=True)
     (settings.reports_dir / eid / "data_quality.html").write_text("report")
+    snap = tmp_path / "snapshots" / eid / "v1"  # a published, read-only research snapshot
+    snap.mkdir(parents=True)
+    (snap / "units.parquet").write_bytes(b"rows")
+    snap.chmod(0o555)
+    (tmp_path / "snapshots" / "LATEST").write_text(f"{eid}/v1")
     instance = _instance(settings)
     instance.add_dynamic_partitions("extract", [eid, other.name])
     _tagged_job.execute_in_process(instance=instance, tags={"dagster/partition": eid})
@@ -93,6 +98,8 @@ def test_purge_removes_everything_and_a_corrected_delivery_loads(tmp_path, monke
     assert _rows_of(settings.warehouse, eid) == 0
     assert _rows_of(settings.warehouse, other.name) == other_rows  # others untouched
     assert not (settings.reports_dir / eid).exists()
+    assert not (tmp_path / "snapshots" / eid).exists()
+    assert not (tmp_path / "snapshots" / "LATEST").exists()
     instance = _instance(settings)
     assert instance.get_dynamic_partitions("extract") == [other.name]
     assert instance.get_runs() == []
