@@ -70,19 +70,27 @@ def fit_cox(
     ties: str = "efron",
     conf_level: float = 0.95,
     compute_concordance: bool = True,
+    entry_col: str | None = None,
 ) -> CoxResult:
     """Fit a Cox model by Newton-Raphson on the Efron (or Breslow) partial likelihood.
 
     Matches R coxph point estimates, naive and robust (`robust=True`, or grouped sandwich by
     `cluster_col`: sum of dfbeta within cluster) variances, and the LR/Wald/score tests.
     O(n log n + n p^2) per fit. Rows with missing values in used columns are dropped.
+
+    `entry_col` gives counting-process (start, stop] rows, as R's Surv(start, stop, event):
+    a row is at risk at event times t with entry < t <= duration (left truncation, or one
+    person's follow-up split into episodes, e.g. with time-varying weights). Entry must be
+    below duration. With several rows per person pass `cluster_col` (the person) for the
+    robust variance. Concordance is not computed for such data (NaN): the pairwise
+    concordance here does not know risk sets.
     """
     covariates = list(covariates)
     if not covariates:
         raise ValueError("at least one covariate is required")
     strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
     used = [duration_col, event_col, *covariates, *strata_cols]
-    used += [c for c in (weights_col, cluster_col) if c is not None]
+    used += [c for c in (weights_col, cluster_col, entry_col) if c is not None]
     frame = df[list(dict.fromkeys(used))].dropna()
     n = len(frame)
     if n == 0:
@@ -96,10 +104,16 @@ def fit_cox(
     if (weight < 0).any():
         raise ValueError("weights must be non-negative")
     stratum = _codes(frame, strata_cols) if strata_cols else np.zeros(n, dtype=np.int64)
+    entry = None
+    if entry_col is not None:
+        entry = frame[entry_col].to_numpy(dtype=float)
+        if not (entry < time).all():
+            raise ValueError(f"{entry_col} must be below {duration_col} on every row "
+                             "(a row is at risk on (entry, stop])")
 
     if event.sum() == 0:
         raise ValueError("no events: the Cox model is not estimable")
-    data = prepare(x, time, event, weight, stratum, ties=ties)
+    data = prepare(x, time, event, weight, stratum, ties=ties, entry=entry)
     try:
         beta, terms, info, terms0, info0, iters, converged = newton_raphson(data)
         naive = np.linalg.inv(info)
@@ -146,7 +160,7 @@ def fit_cox(
     p = beta.size
     score_stat = float(terms0.score @ np.linalg.solve(info0, terms0.score))
     wald_stat = float(beta @ np.linalg.solve(var, beta))
-    if compute_concordance:
+    if compute_concordance and entry is None:
         lp = matvec(beta, data.xt)
         conc, _ = concordance_index(
             data.time,

@@ -3,6 +3,10 @@
 Everything is computed from cumulative sums over rows sorted by (stratum, time descending):
 no loops over people or event times. Used by `cox.fit_cox` and `ph_test.ph_test`.
 Arrays of covariates are held as (p, n) so that the cumulative sums run over contiguous rows.
+Optional left truncation (counting-process rows at risk on (entry, stop], as R's
+Surv(start, stop, event)): a risk-set sum at t is the sum over rows with stop >= t minus the
+sum over rows with entry >= t, the second from a cumulative sum in (stratum, entry
+descending) order, so the cost stays O(n log n) per fit.
 """
 
 from __future__ import annotations
@@ -74,6 +78,12 @@ class CoxData:
     rep: np.ndarray  # death block of each Efron term (one term per event)
     frac: np.ndarray  # Efron fraction dd/d (0 for Breslow)
     multi_strata: bool
+    # left truncation (all None without entry times)
+    entry: np.ndarray | None = None  # sorted-order entry times
+    entry_perm: np.ndarray | None = None  # sorted rows in (stratum, entry descending) order
+    entry_segments: np.ndarray | None = None  # their strata (for the segmented cumsum)
+    entry_pos: np.ndarray | None = None  # per death block: last entry_perm row with entry >= t
+    entry_cum_index: np.ndarray | None = None  # latest death block at or before the entry
 
     @property
     def n_groups(self) -> int:
@@ -88,8 +98,12 @@ def prepare(
     weight: np.ndarray,
     stratum: np.ndarray,
     ties: str = "efron",
+    entry: np.ndarray | None = None,
 ) -> CoxData:
-    """Sort the data and precompute the tied-time and Efron bookkeeping (done once per fit)."""
+    """Sort the data and precompute the tied-time and Efron bookkeeping (done once per fit).
+
+    With `entry`, a row is at risk at the event times t with entry < t <= time.
+    """
     if ties not in ("efron", "breslow"):
         raise ValueError("ties must be 'efron' or 'breslow'")
     if np.unique(stratum).size > 1:
@@ -136,6 +150,8 @@ def prepare(
     same = k < nd
     same[same] = ss[group_start[death_groups[k[same]]]] == ss[same]
     row_cum_index = np.where(same, k, nd)
+    truncation = {} if entry is None else _entry_index(ts, ss, entry[order], group_start,
+                                                       death_groups)
     return CoxData(
         xt=xt,
         x_mean=x_mean,
@@ -167,7 +183,46 @@ def prepare(
         rep=rep,
         frac=frac,
         multi_strata=np.unique(ss).size > 1,
+        **truncation,
     )
+
+
+def _entry_index(
+    ts: np.ndarray, ss: np.ndarray, entry: np.ndarray, group_start: np.ndarray,
+    death_groups: np.ndarray,
+) -> dict[str, np.ndarray | None]:
+    """Left-truncation bookkeeping from exact integer keys (stratum, rank of time descending).
+
+    Keys sort like the rows (stratum ascending, time descending), so one searchsorted finds,
+    per death block, the rows that entered at or after its time (not yet at risk) and, per
+    row, the latest death block at or before its entry time.
+    """
+    uniq = np.unique(np.concatenate([ts, entry]))
+    top = uniq.size
+    ss64 = ss.astype(np.int64)
+
+    def key(values: np.ndarray, strata: np.ndarray) -> np.ndarray:
+        return strata * (top + 1) + (top - np.searchsorted(uniq, values))
+
+    n, nd = ts.size, death_groups.size
+    ekey = key(entry, ss64)
+    perm = np.argsort(ekey, kind="stable")
+    ekey_sorted, estrata = ekey[perm], ss64[perm]
+    dstart = group_start[death_groups]
+    dkey, dstrata = key(ts[dstart], ss64[dstart]), ss64[dstart]
+    pos = np.searchsorted(ekey_sorted, dkey, side="right") - 1
+    ok = pos >= 0
+    ok[ok] = estrata[pos[ok]] == dstrata[ok]
+    k = np.searchsorted(dkey, ekey, side="left")
+    same = k < nd
+    same[same] = dstrata[k[same]] == ss64[same]
+    return {
+        "entry": entry,
+        "entry_perm": perm,
+        "entry_segments": estrata if np.unique(ss64).size > 1 else None,
+        "entry_pos": np.where(ok, pos, n),
+        "entry_cum_index": np.where(same, k, nd),
+    }
 
 
 @dataclass
@@ -200,6 +255,12 @@ def efron_terms(data: CoxData, beta: np.ndarray) -> EfronTerms:
     cum = segmented_cumsum(stacked, data.stratum if data.multi_strata else None)
     at_end = cum[:, data.group_end[data.death_groups]]
     del cum
+    if data.entry_perm is not None:
+        # left truncation: remove rows that enter at or after each death time
+        cum = segmented_cumsum(stacked[:, data.entry_perm], data.entry_segments)
+        cum = np.concatenate([cum, np.zeros((p + 1, 1))], axis=1)
+        at_end -= cum[:, data.entry_pos]
+        del cum
     rep, frac = data.rep, data.frac
     sums = at_end if data.no_ties else at_end[:, rep]
     if data.tied_terms.size:
@@ -230,10 +291,13 @@ def block_sum(data: CoxData, values: np.ndarray) -> np.ndarray:
 
 
 def _cumulate_to_rows(data: CoxData, per_death_group: np.ndarray) -> np.ndarray:
-    """Sum of a per-death-block quantity (last axis) over blocks at or before each row's time."""
+    """Sum of a per-death-block quantity (last axis) over the blocks at which each row is at
+    risk: those at or before its time (and, with entry times, after its entry)."""
     seg = data.death_stratum[::-1] if data.multi_strata else None
     acc = segmented_cumsum(per_death_group[..., ::-1], seg)[..., ::-1]
     acc = np.concatenate([acc, np.zeros(acc.shape[:-1] + (1,))], axis=-1)
+    if data.entry_cum_index is not None:
+        return acc[..., data.row_cum_index] - acc[..., data.entry_cum_index]
     return acc[..., data.row_cum_index]
 
 

@@ -25,6 +25,18 @@ def event_table(
     return utime, n_risk, n_event, n_censor
 
 
+def truncated_event_table(
+    time: np.ndarray, event: np.ndarray, weights: np.ndarray, entry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`event_table` for rows at risk on (entry, time]: the number at risk at t drops the
+    rows that enter at or after t. O(n log n): one more sort and a searchsorted."""
+    utime, n_risk, n_event, n_censor = event_table(time, event, weights)
+    order = np.argsort(entry, kind="stable")
+    entered = np.concatenate([[0.0], np.cumsum(weights[order])])
+    late = entered[-1] - entered[np.searchsorted(entry[order], utime, side="left")]
+    return utime, np.maximum(n_risk - late, 0.0), n_event, n_censor
+
+
 def greenwood_terms(n_risk: np.ndarray, n_event: np.ndarray) -> np.ndarray:
     """Per-time Greenwood increments d / (n (n - d)); +inf where everyone at risk fails."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -38,6 +50,7 @@ def kaplan_meier(
     weights: ArrayLike | None = None,
     conf_level: float = 0.95,
     conf_type: str = "log-log",
+    entry: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier survival curve with Greenwood SE and pointwise CI (R survfit).
 
@@ -47,13 +60,32 @@ def kaplan_meier(
     Weights give weighted counts and a weighted point estimate; the Greenwood band on
     weighted counts is NOT a valid interval for estimated (e.g. inverse-probability)
     weights -- use a bootstrap for those.
+
+    `entry` (left truncation / counting-process rows, as R's Surv(start, stop, event)): a
+    row is at risk on (entry, time], so n_risk can rise over time, and the curve is the
+    survival conditional on being at risk just after the earliest entry. Entry must be
+    non-negative and below time. `n_censor` then counts every row ending without an event,
+    including rows that end at a split point and continue in another row; the time-0 row's
+    n_risk counts the rows entering at 0. (lifelines counts a row entering at t as at risk
+    at t; the two agree when no entry time equals an event time.)
     """
     t = as_float(time, "time")
     if (t < 0).any():
         raise ValueError("time must be non-negative")
     d = as_event(event, t.size)
     w = as_weights(weights, t.size)
-    utime, n_risk, n_event, n_censor = event_table(t, d, w)
+    if entry is None:
+        utime, n_risk, n_event, n_censor = event_table(t, d, w)
+        n_start = w.sum()
+    else:
+        e = as_float(entry, "entry")
+        if e.shape[0] != t.size:
+            raise ValueError("entry must have the same length as time")
+        if (e < 0).any() or not (e < t).all():
+            raise ValueError("entry must be non-negative and below time (at risk on "
+                             "(entry, time])")
+        utime, n_risk, n_event, n_censor = truncated_event_table(t, d, w, e)
+        n_start = w[e <= 0].sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = np.where(n_risk > 0, n_event / n_risk, 0.0)
     surv = np.cumprod(1.0 - hazard)
@@ -66,7 +98,7 @@ def kaplan_meier(
     out = pd.DataFrame(
         {
             "time": np.concatenate([[0.0], utime]),
-            "n_risk": np.concatenate([[w.sum()], n_risk]),
+            "n_risk": np.concatenate([[n_start], n_risk]),
             "n_event": np.concatenate([[0.0], n_event]),
             "n_censor": np.concatenate([[0.0], n_censor]),
             "surv": np.concatenate([[1.0], surv]),
