@@ -1,18 +1,33 @@
-"""Covariate balance: standardised mean differences and variance ratios as MatchIt reports them.
+"""Covariate balance: standardised mean differences, variance ratios and KS statistics.
 
-Definitions (MatchIt 4.x ``summary.matchit``, functions ``bal1var``/``smd_denom``/``wvar``):
+The definitions are MatchIt's (4.x ``summary.matchit``: ``bal1var``/``smd_denom``/``wvar``),
+which are cobalt's ``bal.tab(..., stats = c("m", "v", "ks"), binary = "std",
+s.d.denom = "treated")`` (same author, same code paths):
 
 * Means are weighted means within each group (weights = matching or IP weights).
 * SMD = (mean_treated - mean_control) / s, where s is computed **once, in the full
   unweighted sample** (all rows of `df`, whatever their weight): the treated group's SD
   for ``sd="treated"`` (MatchIt's default for the ATT), the control group's for
-  ``"control"``, or sqrt((var_t + var_c) / 2) for ``"pooled"`` (ATE). So before/after
+  ``"control"``, or sqrt((var_t + var_c) / 2) for ``"pooled"`` (ATE, ATO). So before/after
   tables share a denominator and differences in SMD reflect only changes in the means.
+  Binary covariates are standardised too (MatchIt; cobalt's default would show the raw
+  difference in proportions, here that is the ``ks`` column).
 * Variances: for a 0/1 covariate p(1-p) (no n-1 correction); otherwise the
   reliability-weights variance sum w(x - m)^2 / (1 - sum w^2) with w normalised to sum
   to 1 (equals the usual n-1 variance when unweighted).
 * Variance ratio = var_treated / var_control with the (weighted) variances; not reported
   for binary covariates, and NaN (undefined) when the control variance is zero.
+* KS = max over x of |F_treated(x) - F_control(x)|, the weighted empirical CDFs (cobalt's
+  ``col_w_ks``, MatchIt's "eCDF Max"); for a binary covariate that is |p_t - p_c|.
+
+Stacked sequential-trial frames (one row per (trial, person), a person possibly a control in
+many trials) are handled by pooling: every row counts with its weight, so the pooled
+statistics are those of the weighted stacked sample. With ``trial_col`` the table also
+summarises balance *within* trials the way cobalt summarises clusters
+(``bal.tab(..., cluster = "trial")``, ``cluster.fun = c("mean", "max")``): per trial the
+|SMD| between the trial's treated row(s) and its weighted controls, with the global
+denominator, then its mean over trials (weighted by each trial's treated weight, which is the
+plain mean when every trial has one treated person of weight 1) and its maximum.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["balance_table", "flag_imbalanced", "love_plot_data"]
+__all__ = ["balance_table", "flag_imbalanced", "love_plot_data", "weighted_ks"]
 
 _EPS = np.sqrt(np.finfo(float).eps)
 
@@ -71,6 +86,59 @@ def _expand(df: pd.DataFrame, covariates: Sequence[str], categorical: Sequence[s
     return cols
 
 
+def weighted_ks(x: np.ndarray, treated: np.ndarray, weights: np.ndarray | None = None
+                ) -> float:
+    """Weighted two-sample Kolmogorov-Smirnov statistic, as cobalt's ``col_w_ks``.
+
+    Weights are normalised to sum to 1 in each group (treated positive, controls negative);
+    after one sort, the cumulative sum at the last row of each distinct value is
+    F_treated - F_control there, and the statistic is its largest absolute value. Equals
+    ``scipy.stats.ks_2samp(...).statistic`` with unit weights.
+    """
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(treated).astype(bool)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    keep = w > 0
+    x, t, w = x[keep], t[keep], w[keep]
+    w1, w0 = w[t].sum(), w[~t].sum()
+    if w1 <= 0 or w0 <= 0:
+        raise ValueError("both groups need positive total weight")
+    signed = np.where(t, w / w1, -w / w0)
+    order = np.argsort(x)  # the order within ties is irrelevant: only run ends are read
+    xs = x[order]
+    cum = np.cumsum(signed[order])
+    last = np.append(xs[1:] != xs[:-1], True)  # last row of each run of ties
+    return float(np.abs(cum[last]).max())
+
+
+def _trial_summary(x: np.ndarray, t: np.ndarray, w: np.ndarray, codes: np.ndarray,
+                   n_trials: int, s: float) -> tuple[float, float]:
+    """(weighted mean, max) over trials of |treated mean - weighted control mean| / s.
+
+    Trials without positive treated and control weight are left out. Sums per trial come
+    from ``np.bincount`` (no loop over rows or trials)."""
+    w1, w0 = w * t, w * ~t
+    sw1 = np.bincount(codes, w1, n_trials)
+    sw0 = np.bincount(codes, w0, n_trials)
+    ok = (sw1 > 0) & (sw0 > 0)
+    if not ok.any():
+        return np.nan, np.nan
+    m1 = np.bincount(codes, w1 * x, n_trials)[ok] / sw1[ok]
+    m0 = np.bincount(codes, w0 * x, n_trials)[ok] / sw0[ok]
+    d = np.abs(m1 - m0)
+    if s > _EPS:
+        d = d / s
+    return float(np.average(d, weights=sw1[ok])), float(d.max())
+
+
+def _weights(df: pd.DataFrame, weights: np.ndarray | pd.Series | str | None) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(df))
+    if isinstance(weights, str):
+        return df[weights].to_numpy(dtype=float)
+    return np.asarray(weights, dtype=float)
+
+
 def balance_table(
     df: pd.DataFrame,
     covariates: Sequence[str],
@@ -80,33 +148,34 @@ def balance_table(
     *,
     categorical: Sequence[str] = (),
     sd_denominators: Mapping[str, float] | None = None,
+    trial_col: str | None = None,
 ) -> pd.DataFrame:
-    """Balance statistics per covariate (one row each), with MatchIt's definitions.
+    """Balance statistics per covariate (one row each), with MatchIt's/cobalt's definitions.
 
     `df` must hold the *whole* sample (unmatched rows with weight 0) so that the SMD
     denominator comes from the unadjusted sample; alternatively pass `sd_denominators`
     (covariate -> SD), e.g. ``balance_table(cohort, ...)["sd_denominator"]`` from the
-    full risk-set cohort when `df` is a stacked matched frame (treated rows plus matched
-    control rows with covariates as of each index date, weighted by ``set_weight``).
+    full risk-set cohort when `df` is a stacked matched or sequential-trial frame (rows
+    weighted by ``weight``; pooled statistics count every row with its weight).
     Categorical (or non-numeric) covariates are shown one row per level
-    (``col_level``), as MatchIt does for factors.
+    (``col_level``), as MatchIt does for factors. `trial_col` names the trial (matched set)
+    of each row of a stacked frame and adds the within-trial summary (module docstring).
 
-    Columns: mean_treated, mean_control, smd, var_ratio (NaN for binary), sd_denominator,
-    binary.
+    Columns: mean_treated, mean_control, smd, var_ratio (NaN for binary), ks,
+    sd_denominator, binary; with `trial_col` also trial_mean_abs_smd, trial_max_abs_smd.
     """
     t = df[treated_col].to_numpy().astype(bool)
     if not t.any() or t.all():
         raise ValueError("need treated and control rows")
-    if weights is None:
-        w = np.ones(len(df))
-    elif isinstance(weights, str):
-        w = df[weights].to_numpy(dtype=float)
-    else:
-        w = np.asarray(weights, dtype=float)
+    w = _weights(df, weights)
     if w.shape != (len(df),) or np.isnan(w).any() or (w < 0).any():
         raise ValueError("weights must be non-negative, one per row, without NaN")
     if w[t].sum() <= 0 or w[~t].sum() <= 0:
         raise ValueError("both groups need positive total weight")
+    if trial_col is not None:
+        if df[trial_col].isna().any():
+            raise ValueError(f"missing values in {trial_col!r}")
+        codes, uniques = pd.factorize(df[trial_col])
     rows = []
     for name, x in _expand(df, covariates, categorical).items():
         if np.isnan(x).any():
@@ -129,25 +198,21 @@ def balance_table(
         diff = m1 - m0
         smd = diff / s if abs(diff) > _EPS and s > _EPS else diff
         if binary:
-            vr = np.nan
+            vr, ks = np.nan, abs(diff)
         else:
             pos1, pos0 = t & (w > 0), ~t & (w > 0)
             vr = _variance_ratio(_wvar(x[pos1], w[pos1], False),
                                  _wvar(x[pos0], w[pos0], False), float(np.mean(x * x)))
-        rows.append((name, m1, m0, smd, vr, s, binary))
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "covariate",
-            "mean_treated",
-            "mean_control",
-            "smd",
-            "var_ratio",
-            "sd_denominator",
-            "binary",
-        ],
-    )
-    return out.set_index("covariate")
+            ks = weighted_ks(x, t, w)
+        row = [name, m1, m0, smd, vr, ks, s, binary]
+        if trial_col is not None:
+            row += _trial_summary(x, t, w, codes, len(uniques), s)
+        rows.append(row)
+    columns = ["covariate", "mean_treated", "mean_control", "smd", "var_ratio", "ks",
+               "sd_denominator", "binary"]
+    if trial_col is not None:
+        columns += ["trial_mean_abs_smd", "trial_max_abs_smd"]
+    return pd.DataFrame(rows, columns=columns).set_index("covariate")
 
 
 def flag_imbalanced(table: pd.DataFrame, threshold: float = 0.1) -> list[str]:

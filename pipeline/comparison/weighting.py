@@ -1,4 +1,5 @@
-"""Inverse-probability-of-treatment weights and effective sample size."""
+"""Propensity-score weights (inverse-probability for ATE/ATT/ATC, overlap for ATO) and the
+effective sample size."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 __all__ = ["effective_sample_size", "ipw_weights"]
 
-Estimand = Literal["ATT", "ATE", "ATC"]
+Estimand = Literal["ATT", "ATE", "ATC", "ATO"]
 
 
 def ipw_weights(
@@ -20,13 +21,19 @@ def ipw_weights(
     truncate: float | None = None,
     p_treated: float | None = None,
 ) -> np.ndarray:
-    """Inverse-probability weights for the chosen estimand.
+    """Propensity-score weights for the chosen estimand.
 
     ATE: treated 1/ps, controls 1/(1-ps); stabilised by the marginal P(A=a) (Hernán &
     Robins ch. 12), so weights average about 1 in each group.
     ATT: treated 1, controls ps/(1-ps) (odds weights); stabilised controls are multiplied
     by P(A=0)/P(A=1) so their weights sum to about the number of controls. Treated keep 1.
     ATC: mirror image of ATT.
+    ATO: overlap weights (Li, Morgan & Zaslavsky 2018, JASA 113:390): treated 1-ps, controls
+    ps. They target the population with the most overlap, are bounded by 1 (no extreme
+    weights, so no trimming is needed) and, with a logistic score fitted by maximum
+    likelihood, balance the weighted mean of every term of the score model exactly (the
+    score equations). `stabilized` does not apply (the scale of the weights changes no
+    weighted mean).
 
     `trim` drops units (weight 0) whose score is outside bounds: a tuple ``(lo, hi)`` of
     propensity scores, or a float ``q`` meaning the ``q`` and ``1-q`` quantiles of all
@@ -70,6 +77,8 @@ def ipw_weights(
             w = np.where(t, (1.0 - ps) / ps, 1.0)
             if stabilized:
                 w = np.where(t, w * p1 / (1.0 - p1), w)
+        case "ATO":
+            w = np.where(t, 1.0 - ps, ps)
         case _:
             raise ValueError(f"unknown estimand {estimand!r}")
     w = np.where(keep, w, 0.0)

@@ -162,6 +162,8 @@ def test_ate_weights_and_stabilisation():
         ipw_weights(ps, t, "ATE", stabilized=True), [2.5, 1.0, 0.5 / 0.75, 1.0]
     )
     np.testing.assert_allclose(ipw_weights(ps, t, "ATC", stabilized=False), [4.0, 1.0, 1.0, 1.0])
+    # ATO (overlap): treated 1 - ps, controls ps, whatever `stabilized`
+    np.testing.assert_allclose(ipw_weights(ps, t, "ATO"), [0.8, 0.5, 0.25, 0.5])
 
 
 def test_trim_and_truncate():
@@ -204,6 +206,10 @@ def test_balance_definitions_by_hand():
     # binary: SD sqrt(p(1-p)) with no n-1, no variance ratio
     assert tab.loc["b", "smd"] == pytest.approx((2 / 3 - 1 / 4) / np.sqrt(2 / 3 * 1 / 3))
     assert np.isnan(tab.loc["b", "var_ratio"])
+    # KS: ECDFs at 0, 1, 2, 6 are (0, 1/3, 2/3, 1) and (1/4, 3/4, 1, 1): max gap 5/12;
+    # binary: |2/3 - 1/4| = 5/12 as well
+    assert tab.loc["x", "ks"] == pytest.approx(5 / 12)
+    assert tab.loc["b", "ks"] == pytest.approx(5 / 12)
     pooled = balance_table(df, ["x"], "t", sd="pooled")
     assert pooled.loc["x", "smd"] == pytest.approx(2.0 / np.sqrt((v1 + v0) / 2))
     # Weighted: means and variances weighted, denominator unchanged.
