@@ -18,6 +18,8 @@ import statsmodels.api as sm
 from pipeline.analysis.jdl import jdl_rows, jdl_units
 from pipeline.cohort.build import link_persons
 from pipeline.config import load_config
+from pipeline.disclosure import DisclosurePolicy, assert_no_small_counts
+from pipeline.report.jdl_text import jdl_text
 from pipeline.settings import PROJECT_ROOT
 from tests.cohort.builders import stage_rows
 from tests.cohort.test_cohort_hand_made import offence, person
@@ -193,3 +195,27 @@ def test_empty_arm_and_no_reoffenders_give_reasons(con, cfg):
     assert row(rows, "rate", "difference", family="any")["reason"] == "no_events_in_arm"
     with pytest.raises(ValueError, match="arm must be"):
         jdl_rows(con, EID, cfg, EXTRACTION, sample().assign(arm="control"))
+
+
+def test_text_protects_small_counts_and_is_descriptive(con, cfg):
+    rows = jdl_rows(con, EID, cfg, EXTRACTION, sample())
+    strict = DisclosurePolicy()  # threshold 10: every count here is small
+    out = jdl_text(rows, cfg, EXTRACTION, strict)
+    assert out["published"]["stalking_harassment"]["counts"]["treated"]["n_units"] == "<10"
+    assert out["published"]["stalking_harassment"]["rate"]["treated"]["estimate"] == "withheld"
+    text = " ".join([*out["sentences"].values(), *out["footnotes"]])
+    assert_no_small_counts(out["published"], strict)
+    assert_no_small_counts(text, strict)
+    assert "75.0%" not in text and "Of the <10 people who started treatment" in text
+    assert "same outcome" not in text  # "all of <10 reoffended" would disclose their outcome
+    assert "spent some of their year in custody" in text
+    # with no suppression the numbers appear, the comparison marked as weighted
+    open_ = DisclosurePolicy(threshold=1)
+    sh = jdl_text(rows, cfg, EXTRACTION, open_)["sentences"]["stalking_harassment"]
+    t, c, d = (row(rows, "rate", a) for a in ("treated", "comparison", "difference"))
+    assert sh.startswith("Of the 4 people who started treatment and could be followed")
+    assert f"{100 * t['estimate']:.1f}%" in sh and f"{100 * c['estimate']:.1f}% (weighted)" in sh
+    assert f"{abs(100 * d['lower']):.1f} points" in sh
+    assert not any(w in sh.lower() for w in ("reduc", "caus", "effect", "led to"))
+    anyo = jdl_text(rows, cfg, EXTRACTION, open_)["sentences"]["any"]
+    assert "could not be estimated, because every person in the group had the same" in anyo
