@@ -45,6 +45,9 @@ class ComparisonConfig:
     subgroups: tuple[str, ...] = ("srp_type", "risk_rating", "victim_relationship", "site")
     dose_bands: tuple[int, ...] = (1, 10, 16)
     balance_threshold: float = 0.1
+    # risk sets: at most about this many candidate controls are drawn per trial (a known,
+    # weighted random sample within (site, week) buckets); null keeps every eligible person
+    max_controls_per_trial: int | None = 200
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,11 @@ def _comparison(raw: dict, src: str) -> ComparisonConfig:
     subgroups = tuple(get("subgroups", list, list(d.subgroups)))
     bands = tuple(get("dose_bands", list, list(d.dose_bands)))
     threshold = float(get("balance_threshold", (int, float), d.balance_threshold))
+    max_controls = _get(raw, f"{base}.max_controls_per_trial", src, int,
+                        d.max_controls_per_trial)
+    if max_controls is not None and max_controls < 1:
+        raise ConfigError(f"{src}: {base}.max_controls_per_trial must be a positive whole "
+                          "number or null (keep every eligible person)")
     if k < 1:
         raise ConfigError(f"{src}: {base}.matching.k must be a positive whole number")
     if (caliper is not None and caliper <= 0) or any(c <= 0 for c in calipers):
@@ -246,4 +254,4 @@ def _comparison(raw: dict, src: str) -> ComparisonConfig:
                                     d.sensitivity_trim), f"{base}.weighting.sensitivity_trim",
                                src),
         bootstrap_replicates=boot, subgroups=subgroups, dose_bands=bands,
-        balance_threshold=threshold)
+        balance_threshold=threshold, max_controls_per_trial=max_controls)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from pipeline.analysis.balance_tables import balance_rows, imbalance_counts
 from pipeline.analysis.comparison_effects import effect_rows
+from pipeline.analysis.estimates import month_days
 from pipeline.analysis.frames import cohort_frame
 from pipeline.analysis.propensity_scores import (
     CohortScore,
@@ -47,11 +48,20 @@ from pipeline.analysis.risk_set_matching import (
     unmatched_profile,
     write_risk_set_units,
 )
+from pipeline.analysis.risk_set_weighting import (
+    ANALYSIS as PRIMARY,
+)
+from pipeline.analysis.risk_set_weighting import (
+    RiskSetScoreError,
+    distinct_at_risk,
+    risk_set_weights,
+)
 from pipeline.analysis.subgroups import landmark_rows, subgroup_rows
-from pipeline.analysis.survival_bootstrap import fixed_weights
-from pipeline.analysis.survival_results import ESTIMATE_COLUMNS
+from pipeline.analysis.survival_bootstrap import curve_table, fixed_weights
+from pipeline.analysis.survival_results import ESTIMATE_COLUMNS, not_estimable
 from pipeline.analysis.treated_only import landmark_frame
 from pipeline.analysis.weighted_results import (
+    KM_MONTHS,
     survival_grid,
     weighted_analysis,
     weighted_km_rows,
@@ -63,7 +73,8 @@ from pipeline.warehouse_io import read_extract, table_exists, write_frame
 
 MAIN_ANALYSIS = {"started": "matched", "itt": "matched_itt"}
 MATCHED_KM_COLUMNS = ["arm", "time", "n_risk", "n_event", "surv", "lower", "upper"]
-ESTIMATE_TABLES = ("comparison_estimates", "balance", "matched_km", "weighted_km")
+ESTIMATE_TABLES = ("comparison_estimates", "balance", "matched_km", "weighted_km", "primary_km")
+PRIMARY_KM_COLUMNS = ["arm", "time", "n_risk", "surv", "lower", "upper"]
 
 
 def cohort_frames(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
@@ -201,6 +212,34 @@ def _matched_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
                        boot=curves, adjust=adjust, **kwargs)
 
 
+def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
+             ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """The primary analysis (``risk_set_weighting``): estimate rows, its KM table with people
+    at risk per arm (None when not estimable) and the weighted stacked frame."""
+    try:
+        rs = risk_set_weights(units, pairs, cfg)
+    except RiskSetScoreError as exc:
+        t = units[units["treated"] == 1]
+        counts = {"n_treated": len(t), "n_comparison": 0, "events_treated": int(t["event"].sum()),
+                  "events_comparison": 0}
+        reason = "arm_empty" if "no treated person" in str(exc) else "model_not_fitted"
+        return pd.DataFrame([not_estimable(PRIMARY, "hr", counts, reason, note=str(exc))]), \
+            None, None
+    frame = rs.frame
+    n_boot = cfg.comparison.bootstrap_replicates
+    boot = fixed_weights(frame, survival_grid(cfg), n_boot, cfg.seed, "weight", "cluster") \
+        if n_boot > 0 and frame["treated"].nunique() == 2 else None
+    note = (f"ATT weights within risk sets ({rs.n_trials} trials; effective comparison size "
+            f"{rs.ess_comparison:.0f}); {rs.n_no_control} treated without an eligible control")
+    rows = effect_rows(frame, cfg, PRIMARY, weights_col="weight", cluster_col="cluster",
+                       boot=boot, adjust=True, note=note)
+    km = None
+    if boot is not None:
+        days = [month_days(m) for m in KM_MONTHS]
+        km = curve_table(boot, days, distinct_at_risk(frame, days))[PRIMARY_KM_COLUMNS]
+    return rows, km, frame
+
+
 def _weighted(units: pd.DataFrame, score: CohortScore, cfg: EvaluationConfig
               ) -> tuple[list[pd.DataFrame], dict[str, np.ndarray], list[pd.DataFrame]]:
     """Weighted analyses of the main cohort: estimate rows, weights (for balance) and KM."""
@@ -250,6 +289,7 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
         return {}
     stored = read_extract(con, "analysis.matches", extract_id)
     estimates, balance, out = [], [], {}
+    primary_frame = None
     for cohort, main in MAIN_ANALYSIS.items():
         scores, _ = _scores(con, extract_id, cohort)
         if scores.empty:
@@ -261,6 +301,10 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
         estimates.append(_matched_rows(mf, cfg, main, adjust=True))
         weights: dict[str, np.ndarray] = {}
         if cohort == "started":
+            primary_rows, primary_km, primary_frame = _primary(units, pairs, cfg)
+            estimates.append(primary_rows)
+            if primary_km is not None:
+                out["primary_km"] = primary_km
             estimates.append(effect_rows(units, cfg, "naive", adjust=True,
                                          note="unadjusted: treated vs naive comparison units"))
             rows, weights, curves = _weighted(units, fit_scores(units, cfg), cfg)
@@ -270,8 +314,10 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
             if matched_ok:
                 out["matched_km"] = _matched_km(mf)
             estimates += _sensitivity(con, extract_id, cfg, units, pairs, mf, stored)
+        stacked = {PRIMARY: primary_frame.assign(matched_set=primary_frame["trial_code"])} \
+            if cohort == "started" and primary_frame is not None else None
         balance.append(balance_rows(cohort, units, cfg, matched=mf if matched_ok else None,
-                                    weights=weights))
+                                    weights=weights, stacked=stacked))
     if estimates:
         out["comparison_estimates"] = pd.concat(
             [e for e in estimates if len(e)], ignore_index=True)[ESTIMATE_COLUMNS]

@@ -22,7 +22,7 @@ def cohort_frame(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluatio
     proof = proof or cfg.proof
     time_col = "calendar_days" if cfg.custody_time_at_risk else "at_risk_days"
     frame = con.execute(
-        f"""SELECT u.unit_id, u.person_key, u.arm, u.index_date, u.treated_key,
+        f"""SELECT u.unit_id, u.person_key, u.arm, u.index_date, u.treated_key, u.sampling_weight,
                    c.* EXCLUDE (extract_id, unit_id),
                    CASE WHEN u.arm = 'treated' THEN p.completed END AS completed,
                    CASE WHEN u.arm = 'treated' THEN p.sessions_attended END

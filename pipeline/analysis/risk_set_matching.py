@@ -40,7 +40,7 @@ from pipeline.warehouse_io import write_extract_rows
 RS_UNITS_SQL = """
 SELECT extract_id, cohort, cohort || '/' || treated_key || '/' || person_key AS unit_id,
        person_key, 'comparison' AS arm, index_date, qualifying_offence_key, qualifying_date,
-       treated_key
+       treated_key, sampling_weight
 FROM analysis.risk_sets WHERE extract_id = $eid
 """
 

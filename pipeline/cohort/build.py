@@ -201,9 +201,20 @@ def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
     information from the future (Hernán & Robins).
 
     Each treated person allows a date window for a comparison person's qualifying offence; the
-    windows are cut into (site, week) keys so that the join is an equi-join, then filtered.
+    windows are cut into (site, week) buckets so that the join is an equi-join, then filtered.
+    Within a bucket the candidates are ranked at random (md5 of key and seed). With
+    ``max_controls_per_trial`` set, a trial draws at most ceil(max / weeks in its window)
+    candidates per bucket, a contiguous run of ranks starting at an offset drawn from the
+    treated key (so trials draw different people): a simple random sample of the bucket, so a
+    drawn candidate stands for ``sampling_weight`` = bucket size / number drawn candidates of
+    that bucket (1 when the whole bucket is taken). The join then costs the number of drawn
+    pairs, not the product of the pools: this is what keeps the cohort linear in people.
     """
     w, lookback = cfg.risk_set_window_days, cfg.qualifying_lookback_days
+    seed = sql_str(str(cfg.seed))
+    cap = cfg.comparison.max_controls_per_trial
+    slots = "b.n_bucket" if cap is None else \
+        f"least(b.n_bucket, CAST(ceil({cap} / t.n_weeks) AS BIGINT))"
     return f"""
         CREATE OR REPLACE TEMP TABLE risk_sets AS
         WITH t AS (
@@ -211,18 +222,35 @@ def _risk_set_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
                    greatest(qualifying_date - {w}, index_date - {lookback}) AS q_from,
                    least(qualifying_date + {w}, index_date) AS q_to
             FROM treated),
-        t_weeks AS (  -- each treated person's window as (site, week) keys for an equi-join
-            SELECT t.*, unnest(range((q_from - DATE '1970-01-01') // 7,
-                                     (q_to - DATE '1970-01-01') // 7 + 1)) AS week
+        t_range AS (
+            SELECT t.*, (q_from - DATE '1970-01-01') // 7 AS w_from,
+                   (q_to - DATE '1970-01-01') // 7 AS w_to
             FROM t WHERE q_from <= q_to),
+        t_weeks AS (  -- each treated person's window as (site, week) keys for an equi-join
+            SELECT t.*, w_to - w_from + 1 AS n_weeks, unnest(range(w_from, w_to + 1)) AS week
+            FROM t_range t),
         cand AS (
             SELECT q.*, c.site, (q.offence_date - DATE '1970-01-01') // 7 AS week
-            FROM qualifying q JOIN persons c USING (person_key))
+            FROM qualifying q JOIN persons c USING (person_key)),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY site, week
+                                         ORDER BY md5(person_key || {seed}), person_key) - 1
+                          AS rnk,
+                   count(*) OVER (PARTITION BY site, week) AS n_bucket
+            FROM cand),
+        buckets AS (SELECT DISTINCT site, week, n_bucket FROM ranked),
+        drawn AS (  -- which ranks of each bucket a trial draws, and what each stands for
+            SELECT t.*, b.n_bucket, {slots} AS n_drawn,
+                   md5_number_lower(t.person_key || {seed}) % b.n_bucket AS offset_rank
+            FROM t_weeks t JOIN buckets b USING (site, week)),
+        slots AS (
+            SELECT d.*, (offset_rank + unnest(range(n_drawn))) % n_bucket AS rnk FROM drawn d)
         SELECT '{cohort.name}' AS cohort, t.person_key AS treated_key, t.index_date,
                c.person_key, q.offence_key AS qualifying_offence_key,
-               q.offence_date AS qualifying_date
-        FROM t_weeks t
-        JOIN cand q ON q.site = t.site AND q.week = t.week
+               q.offence_date AS qualifying_date,
+               t.n_bucket / t.n_drawn AS sampling_weight
+        FROM slots t
+        JOIN ranked q ON q.site = t.site AND q.week = t.week AND q.rnk = t.rnk
              AND q.offence_date BETWEEN t.q_from AND t.q_to
         JOIN persons c ON c.person_key = q.person_key
         LEFT JOIN custody k ON k.person_key = c.person_key
@@ -257,10 +285,10 @@ def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_
     units = f"""
         SELECT {name} AS cohort, {name} || '/' || person_key AS unit_id, person_key,
                'treated' AS arm, index_date, qualifying_offence_key, qualifying_date,
-               NULL::VARCHAR AS treated_key FROM treated
+               NULL::VARCHAR AS treated_key, 1.0::DOUBLE AS sampling_weight FROM treated
         UNION ALL
         SELECT {name}, {name} || '/' || person_key, person_key, 'comparison', index_date,
-               qualifying_offence_key, qualifying_date, treated_key FROM comparison"""
+               qualifying_offence_key, qualifying_date, treated_key, 1.0 FROM comparison"""
     return units, "SELECT * FROM risk_sets", _flow_sql(cfg, cohort)
 
 

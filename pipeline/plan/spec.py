@@ -21,6 +21,7 @@ ESTIMANDS = {"att_started": "the average effect in everyone who started treatmen
              "ate": "the average effect had everyone eligible been treated (ATE)"}
 # analyses whose hazard ratio may be primary or a sensitivity analysis: name -> (analysis, measure)
 HR_SOURCES = {
+    "weighted_risk_sets": ("weighted_risk_sets", "hr"),
     "matched": ("matched", "hr"), "weighted_att": ("weighted_att", "hr"),
     "weighted_ate": ("weighted_ate", "hr"), "weighted_att_trimmed": ("weighted_att_trimmed", "hr"),
     "matched_itt": ("matched_itt", "hr"), "matched_per_protocol": ("matched_per_protocol", "hr"),
@@ -35,8 +36,8 @@ class AnalysisPlan:
     """The validated plan; defaults are those of the shipped configuration."""
 
     primary_outcome: str = "stalking_harassment"
-    estimand: str = "att_matched"
-    primary_analysis: str = "matched"
+    estimand: str = "att_started"
+    primary_analysis: str = "weighted_risk_sets"
     planned_events: int = 400
     planned_looks: int = 24
     spending: str = "obrien_fleming"
@@ -44,7 +45,7 @@ class AnalysisPlan:
     assumed_hr: float = 0.75
     power: float = 0.8
     repeated_ci: bool = True
-    sensitivity_analyses: tuple[str, ...] = ("weighted_att", "matched_itt", "naive_adjusted")
+    sensitivity_analyses: tuple[str, ...] = ("matched", "matched_itt", "naive_adjusted")
 
     @property
     def sha256(self) -> str:

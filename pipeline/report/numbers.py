@@ -22,6 +22,7 @@ from pipeline.disclosure import (
     publish_count,
 )
 from pipeline.plan.multiplicity import holm
+from pipeline.plan.spec import HR_SOURCES
 from pipeline.report import wording as W
 from pipeline.report.flow import protect_flow
 from pipeline.report.history import sequential_section
@@ -35,7 +36,8 @@ from pipeline.warehouse_io import read_extract, read_optional
 OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
                  "violence": "violent"}
 ANALYSIS_LABELS = {
-    "matched": "Matched comparison (main analysis)",
+    "weighted_risk_sets": "Everyone who started, weighted within risk sets (main analysis)",
+    "matched": "Matched comparison (describes the matched only)",
     "weighted_att": "Weighted comparison (ATT)",
     "weighted_ate": "Weighted comparison (ATE)",
     "weighted_att_trimmed": "Weighted (ATT), extreme weights trimmed",
@@ -224,17 +226,29 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
     return rows
 
 
+def main_analysis(est: Estimates, cfg: EvaluationConfig) -> str:
+    """The analysis the headline reports: the plan's primary analysis when the comparison was
+    run (a not-estimable primary is reported as such, never replaced by another analysis),
+    else the naive comparison."""
+    primary = HR_SOURCES.get(cfg.plan.primary_analysis, (cfg.plan.primary_analysis,))[0]
+    return primary if est.has(primary) else "naive"
+
+
+KM_TABLES = {"weighted_risk_sets": "analysis.primary_km", "matched": "analysis.matched_km"}
+
+
 def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
               balanced: bool) -> dict:
     """The summary page's numbers: the main analysis, verdict, natural frequencies, E-value."""
-    main = "matched" if est.has("matched") else "naive"
-    hr_row = est.get(main, "hr") if main == "matched" else est.get("naive", "hr_adjusted")
+    main = main_analysis(est, cfg)
+    adjusted = main != "naive"
+    hr_row = est.get(main, "hr") if adjusted else est.get("naive", "hr_adjusted")
     hr = _effect(hr_row, policy)
     # the verdict itself follows the analysis plan (build_numbers sets it from the sequential
     # look); here only whether there is an estimate to judge
     verdict = "inconclusive" if hr["available"] else "not_estimable"
     m = cfg.followup_months[0]
-    if main == "matched":
+    if adjusted:
         r_t, r_c = est.get(main, f"risk_{m}m", "treated"), est.get(main, f"risk_{m}m",
                                                                     "comparison")
         rd = _effect(est.get(main, f"rd_{m}m"), policy, "pp")
@@ -247,8 +261,8 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
         sentence = W.natural_frequency_sentence(r_t["estimate"], r_c["estimate"], m,
                                                 OUTCOME_NAMES.get(cfg.main_family,
                                                                   cfg.main_family))
-    level, reason = W.maryland_level(adjusted=main == "matched", balanced=balanced,
-                                     matched_in_time=main == "matched")
+    level, reason = W.maryland_level(adjusted=adjusted, balanced=balanced,
+                                     matched_in_time=adjusted)
     ev, ev_ci, mde = (est.get(main, k) for k in ("evalue_hr", "evalue_hr_ci", "mde_hr"))
     return {
         "analysis": main, "analysis_label": ANALYSIS_LABELS.get(main, main),
@@ -257,7 +271,7 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
         "risk_treated": W.fmt_pct(r_t["estimate"]) if r_t else "–",
         "risk_comparison": W.fmt_pct(r_c["estimate"]) if r_c else "–",
         "rmst": _effect(est.get(main, f"rmst_diff_{cfg.followup_months[-1]}m"), policy,
-                        "months") if main == "matched" else dict(NOT_ESTIMATED),
+                        "months") if adjusted else dict(NOT_ESTIMATED),
         "rmst_months": cfg.followup_months[-1],
         "sms_level": level, "sms_reason": reason,
         "evalue": W.fmt_ratio(ev["estimate"]) if ev else "–",
@@ -325,12 +339,23 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     balance = read_optional(con, "analysis.balance", extract_id)
     if balance is not None and "cohort" in balance.columns:
         balance = balance[balance["cohort"] == "started"]
-    # the main analysis (matching) decides the design's strength; weighting is a sensitivity
-    after = balance[balance["method"] == "matched"] if balance is not None else None
+    # the main analysis decides the design's strength; the others are sensitivity analyses
+    after = balance[balance["method"] == main_analysis(est, cfg)] \
+        if balance is not None else None
     threshold = cfg.comparison.balance_threshold
     balanced = bool(after is not None and len(after)
                     and (after["smd"].abs() <= threshold).all())
     doc["summary"] = _headline(est, cfg, policy, balanced)
+    hr_row = est.get(doc["summary"]["analysis"], "hr") or {}
+    analysed = hr_row.get("n_treated")
+    if analysed is not None and int(analysed) < cfg.min_treated:
+        # the minimum applies to the people the primary estimate rests on, not the cohort
+        doc["status"] = "insufficient"
+        doc["cohort"]["analysed_n"] = publish_count(int(analysed), policy)
+        doc["cohort"]["shortfall_n"] = publish_count(cfg.min_treated - int(analysed), policy)
+        doc.pop("summary")
+        doc["text"] = build_text(doc, cfg)
+        return doc
     # the verdict follows the pre-specified plan and its sequential boundary (issue 13)
     doc["sequential"] = sequential_section(con, extract_id, cfg, policy)
     doc["summary"]["verdict"] = doc["sequential"]["verdict"]
@@ -353,11 +378,11 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
     rows = []
     for cov in wide.index:
         row = {"covariate": W.covariate_label(cov)}
-        for method in ("before", "matched", "weighted_att"):
+        for method in ("before", "weighted_risk_sets", "matched"):
             v = wide.loc[cov].get(method) if method in wide.columns else None
             row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
         rows.append(row)
-    after = balance[balance["method"].isin(["matched", "weighted_att"])]
+    after = balance[balance["method"].isin(["weighted_risk_sets", "matched"])]
     flagged = sorted(after.loc[after["smd"].abs() > threshold, "covariate"].unique())
     out.update({"rows": rows, "imbalanced": [W.covariate_label(c) for c in flagged],
                 "all_balanced": not flagged})
@@ -384,22 +409,24 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
 
 def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
              policy: DisclosurePolicy) -> dict:
-    main = "matched" if est.has("matched") else "naive"
-    km_table = "analysis.matched_km" if main == "matched" and \
-        read_optional(con, "analysis.matched_km", extract_id) is not None else "analysis.km"
+    main = main_analysis(est, cfg)
+    km_table = KM_TABLES.get(main, "analysis.km")
+    if read_optional(con, km_table, extract_id) is None:
+        km_table = "analysis.km"
     props = read_extract(con, "analysis.window_proportions", extract_id)
     windows = []
     for m in cfg.followup_months:
         row = {"months": m}
         for arm in ("treated", "comparison"):
-            r = est.get(main, f"risk_{m}m", arm) if main == "matched" else \
+            r = est.get(main, f"risk_{m}m", arm) if main != "naive" else \
                 est.get("naive", f"km_reoffended_{m}m", arm)
             row[arm] = _effect(r, policy, "pct")
         row["rd"] = _effect(est.get(main, f"rd_{m}m"), policy, "pp")
         row["rr"] = _effect(est.get(main, f"rr_{m}m"), policy)
         row["rmst"] = _effect(est.get(main, f"rmst_diff_{m}m"), policy, "months")
         windows.append(row)
-    sensitivity = ["matched", "weighted_att", "weighted_ate", "weighted_att_trimmed",
+    sensitivity = ["weighted_risk_sets", "matched", "weighted_att", "weighted_ate",
+                   "weighted_att_trimmed",
                    "matched_itt", "matched_per_protocol", "matched_recorded_outcome",
                    "matched_caliper_0.1", "matched_caliper_0.5", "naive", "naive_adjusted"]
     measure_for = {"naive": "hr_unadjusted", "naive_adjusted": "hr_adjusted"}

@@ -96,8 +96,14 @@ def who_compared(summary: dict, cfg: EvaluationConfig, matching: dict | None = N
                "treatment (those who could be matched)")
     else:
         who = f"{summary['n_treated']} people who started treatment"
-    return (f"{who} and {summary['n_comparison']} comparable people who did not "
-            f"({how.lower()}). "
+    if summary["analysis"] == "weighted_risk_sets":
+        compared = (f"{who} and comparable people who had not started it on the same day "
+                    f"({summary['n_comparison']} person-days of eligibility, weighted so that "
+                    "each treated person's comparison group resembles them). ")
+    else:
+        compared = (f"{who} and {summary['n_comparison']} comparable people who did not "
+                    f"({how.lower()}). ")
+    return (compared +
             "Comparison people were chosen on the day each treated person started, from people "
             f"at the same site with a qualifying offence within "
             f"{cfg.risk_set_window_days} days of the same time before that day, who were "
@@ -215,6 +221,10 @@ def windows_method(results: dict) -> str:
     if results.get("analysis") == "matched":
         return ("Shares reoffending are among matched people followed up for the whole "
                 "window (people followed for less are left out of that window's share).")
+    if results.get("analysis") == "weighted_risk_sets":
+        return ("Shares reoffending are weighted shares among people followed up for the "
+                "whole window (people followed for less are left out of that window's share); "
+                "the extra time without reoffending comes from the weighted survival curves.")
     return ("Shares reoffending are read off the Kaplan–Meier curves, so people not yet "
             "followed for the whole window count for the time they were followed.")
 
@@ -244,20 +254,31 @@ def methods_comparison(cfg: EvaluationConfig) -> str:
                else "with no caliper")
     ratio = "one comparison person" if m.k == 1 else f"up to {m.k} comparison people"
     reuse = "re-using comparison people where needed" if m.replace else "without re-using anyone"
+    sampled = ("" if m.max_controls_per_trial is None else
+               f" Where a risk set holds more than about {m.max_controls_per_trial} people, a "
+               "random sample of it is used, each sampled person standing for the people "
+               "they represent.")
     return ("On each treated person's index date, the eligible people at the same site form a "
-            "risk set. A logistic regression of starting treatment on "
-            f"{join_words(names) or 'no characteristics'} gives each person a propensity "
-            f"score; each treated person is matched to {ratio} nearest on the logit of that "
-            f"score ({caliper}), {reuse}. Inverse probability weighting is a second, "
-            "independent adjustment. Balance is checked with standardised mean differences "
-            f"(threshold {m.balance_threshold:g}).")
+            f"risk set (people treated later included until they start).{sampled} The main "
+            "analysis weights each risk set towards the treated person: the chance of being "
+            "the one who starts treatment that day, given "
+            f"{join_words(names) or 'no characteristics'}, is estimated across all risk sets "
+            "(a conditional logistic model), and each comparison person counts in proportion "
+            "to their odds, the weights of a risk set adding up to one treated person. As "
+            "sensitivity analyses, each treated person is matched to "
+            f"{ratio} nearest on the logit of a propensity score ({caliper}), {reuse} (this "
+            "describes only the treated people who could be matched), and inverse probability "
+            "weighting is applied to one comparison date per person. Balance is checked with "
+            "standardised mean differences, variance ratios and Kolmogorov–Smirnov statistics "
+            f"(threshold {m.balance_threshold:g} for the standardised difference).")
 
 
 def methods_statistics(results: dict, cfg: EvaluationConfig) -> str:
     """The statistics, with the proportional-hazards test result if it was computed."""
     windows = join_words([months_label(m) for m in cfg.followup_months])
     text = ("Kaplan–Meier curves with log–log 95% confidence bands; Cox proportional-hazards "
-            "models with standard errors robust to matched sets; restricted mean survival "
+            "models with standard errors clustered by person (a person can be a comparison in "
+            "several risk sets and later treated); restricted mean survival "
             f"time; risk differences and ratios at {windows}.")
     p = results.get("ph_test_p", "–")
     if p != "–":

@@ -37,13 +37,15 @@ def specification(cfg: EvaluationConfig, outcome_name: str) -> list[dict[str, st
                       "Comparison: eligible people not treated that day (some start later)."},
         {"element": "Assignment",
          "target": "Random assignment.",
-         "emulation": f"Not random: comparison people matched within the risk set on a "
-                      f"propensity score of {covariates} ({caliper}); inverse probability "
-                      "weighting as a second adjustment. Unmeasured differences may remain."},
+         "emulation": "Not random: within each risk set, comparison people are weighted by "
+                      f"their odds of starting treatment given {covariates} (a conditional "
+                      "logistic model over the risk sets); matching on a propensity score "
+                      f"({caliper}) as a sensitivity analysis. Unmeasured differences may "
+                      "remain."},
         {"element": "Time zero",
          "target": "Assignment.",
-         "emulation": "The treated person's index date, for both members of each matched set "
-                      "(no immortal time)."},
+         "emulation": "The treated person's index date, for the treated person and every "
+                      "member of their risk set (no immortal time)."},
         {"element": "Outcome",
          "target": f"First new {outcome_name} offence.",
          "emulation": f"First new {outcome_name} offence, {proof}; police-recorded (or "
@@ -56,11 +58,13 @@ def specification(cfg: EvaluationConfig, outcome_name: str) -> list[dict[str, st
         {"element": "Causal contrast",
          "target": "Intention to treat.",
          "emulation": "Intention to treat within each trial: comparison people keep their arm "
-                      "even if they start treatment later. Describes treated people who could "
-                      "be matched."},
+                      "even if they start treatment later. Describes everyone who started "
+                      "treatment and had at least one eligible comparison person (ATT); the "
+                      "matched sensitivity analysis describes only those who could be "
+                      "matched."},
         {"element": "Analysis",
          "target": "Compare the groups' reoffending.",
-         "emulation": "Cox model in the matched sample with standard errors clustered by "
+         "emulation": "Weighted Cox model over all trials with standard errors clustered by "
                       f"person across trials; Kaplan–Meier, risks at {windows} and restricted "
                       "mean time; sequential boundaries over monthly looks."},
     ]
