@@ -193,6 +193,8 @@ def test_empty_arm_and_no_reoffenders_give_reasons(con, cfg):
         r = row(rows, "rate", arm)
         assert r["reason"] == "no_events_in_arm" and np.isnan(r["estimate"])
     assert row(rows, "rate", "difference", family="any")["reason"] == "no_events_in_arm"
+    nobody = jdl_rows(con, EID, cfg, EXTRACTION, sample(comparison=[], treated=[]))
+    assert set(nobody["reason"]) == {"arm_empty"} and nobody["n_units"].eq(0).all()
     with pytest.raises(ValueError, match="arm must be"):
         jdl_rows(con, EID, cfg, EXTRACTION, sample().assign(arm="control"))
 
