@@ -51,8 +51,11 @@ dev: install  ## Dagster UI on the same data (http://127.0.0.1:3000)
 lint: install
 	$(BIN)/ruff check .
 
-bench: install  ## benchmarks (slow; kept apart from the tests)
-	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+# make bench BENCH_SIZES=10000,100000 BENCH_ARGS="--time-limit-min 30 --mem-ceiling-gb 16"
+BENCH_SIZES ?= 10000,100000,1000000
+BENCH_ARGS ?=
+bench: install  ## end-to-end scale benchmark: one table per asset (slow; benchmarks/bench_pipeline.py)
+	$(BIN)/python benchmarks/bench_pipeline.py --sizes $(BENCH_SIZES) $(BENCH_ARGS)
 
 notebook: install  ## JupyterLab on notebooks/ (opens the newest research snapshot; never blocks a run)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[notebook]'
