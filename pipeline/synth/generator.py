@@ -131,6 +131,11 @@ def generate(params: SynthParams) -> SyntheticExtract:
           + np.log(P.RISK_HR["ex_partner"]) * ex_partner
           + np.log(P.RISK_HR["female"]) * ~male
           + np.log(P.RISK_HR["age_per_year"]) * (age_q - 35.0))
+    lp_measured = lp  # what the clinic's risk rating sees (never the unmeasured confounder)
+    u = np.zeros(n, bool)
+    if params.unmeasured_prevalence > 0:  # own stream: every other draw stays as it was
+        u = np.random.default_rng([params.seed, 7919]).random(n) < params.unmeasured_prevalence
+        lp = lp + np.log(params.unmeasured_outcome_hr) * u
     # calibrate the intensity scale so that the untreated one-year risk from ~3 months is as asked
     window = weibull_cum(np.array([90.0 + 365.0]), k) - weibull_cum(np.array([90.0]), k)
     lo, hi = 1e-8, 10.0
@@ -155,7 +160,11 @@ def generate(params: SynthParams) -> SyntheticExtract:
             + 0.4 * prior_vi_any + site_eff)
     b0 = np.log(params.referral_share / (1 - params.referral_share)) - params.confounding * 0.6
     p_ref = 1 / (1 + np.exp(-(b0 + params.confounding * conf)))
-    ref_day = q + np.round(rng.gamma(2.0, 30.0, n))
+    if params.unmeasured_prevalence > 0:
+        p_ref = 1 / (1 + np.exp(-(b0 + params.confounding * conf
+                                  + np.log(params.unmeasured_referral_or) * u)))
+    ref_day = q + np.round(rng.gamma(params.referral_delay_shape, params.referral_delay_scale,
+                                     n))
     forced = np.isin(site, params.treat_all_sites)  # everyone there is referred and starts
     referred = (clinic_site & _referable(params, male, prior_vi_any)
                 & ((rng.random(n) < p_ref) | forced)
@@ -180,7 +189,12 @@ def generate(params: SynthParams) -> SyntheticExtract:
     single = np.flatnonzero(admitted & ~ex_partner)[:1]  # the one member of size-1 subgroups
     if params.singleton_subgroups:
         srp, relationship = _singletons(srp, relationship, single)
-    completes = starts & (rng.random(n) < params.completion_share)
+    p_complete = params.completion_share
+    if params.adherence_risk_log_or != 0 and starts.any():
+        z = lp - lp[starts].mean()
+        p_complete = 1 / (1 + np.exp(-(np.log(p_complete / (1 - p_complete))
+                                       + params.adherence_risk_log_or * z)))
+    completes = starts & (rng.random(n) < p_complete)
     n_sessions = np.where(completes, P.PLANNED_SESSIONS,
                           rng.integers(1, P.PLANNED_SESSIONS, n)) * starts
     if params.uniform_sessions is not None:
@@ -327,7 +341,7 @@ def generate(params: SynthParams) -> SyntheticExtract:
         rng, params, referred=referred, decision=decision, ref_day=ref_day, dec_day=dec_day,
         starts=starts, completes=completes, first_session=first_session,
         n_sessions=n_sessions, death_day=death_day, person_key=person_key, srp=srp,
-        pd_=pd_, psy=psy, sm=sm, lp=lp, t_end=t_end)
+        pd_=pd_, psy=psy, sm=sm, lp=lp_measured, t_end=t_end)
 
     truth_persons = pd.DataFrame({
         "person_key": person_key, "qualifying_date": to_date(q), "log_risk": lp,
@@ -336,6 +350,8 @@ def generate(params: SynthParams) -> SyntheticExtract:
         "hazard_multiplier": mult,
         "first_event_days_if_treated": np.where(starts, first_tr, np.nan),
         "first_event_days_if_untreated": np.where(starts, first_ct, np.nan)})
+    if params.unmeasured_prevalence > 0:
+        truth_persons["unmeasured"] = u
     truth = truth_summary(params, rate, k, t_idx, starts, mult, n_sessions)
     return SyntheticExtract(persons_df, offences_df, referrals_df, sessions_df, truth_persons,
                             truth)

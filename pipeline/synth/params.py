@@ -55,6 +55,15 @@ class SynthParams:
     study_first_index: dt.date = dt.date(2019, 6, 1)
     grace_days: int = 183
     min_age: int = 18
+    # --- simulation-study knobs (benchmarks/trial_simulation.py); the defaults reproduce the
+    # plausible world byte for byte --------------------------------------------------------
+    referral_delay_shape: float = 2.0  # referral this many gamma-distributed days after the
+    referral_delay_scale: float = 30.0  # qualifying offence (shape, scale; mean 60 days)
+    adherence_risk_log_or: float = 0.0  # log odds of completing per unit of latent log risk
+    #   (centred on the starters; < 0: higher-risk starters complete and attend less)
+    unmeasured_prevalence: float = 0.0  # share with a latent binary confounder U (0: none);
+    unmeasured_referral_or: float = 1.0  # U's odds ratio on referral and
+    unmeasured_outcome_hr: float = 1.0  # its hazard ratio on offending; U is in no extract file
 
     def __post_init__(self) -> None:
         """Apply the named shape's preset to every knob still at its default value."""
@@ -92,7 +101,9 @@ DEGENERATE_KNOBS = (
     "shape", "family_probs", "treated_family_probs", "outcome_probs", "treat_all_sites",
     "referral_sex", "referral_requires_prior_violence", "completion_share", "dna_share",
     "uniform_sessions", "custody_from_first_session", "n_treated", "singleton_subgroups",
-    "study_first_index", "grace_days", "min_age")
+    "study_first_index", "grace_days", "min_age", "referral_delay_shape",
+    "referral_delay_scale", "adherence_risk_log_or", "unmeasured_prevalence",
+    "unmeasured_referral_or", "unmeasured_outcome_hr")
 
 # Hazard ratios of the latent and observed risk factors (DESIGN.md, "plausible parameters").
 RISK_HR = {
