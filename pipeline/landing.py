@@ -2,8 +2,10 @@
 
 A folder is only offered for a run when it is safe to name a partition after it: a real folder
 (not a symbolic link) whose name is a valid extract id and equals its manifest's extract id,
-with every listed file present. Other folders are reported by ``landing_problems`` with a
-one-line reason (no file contents), so that the sensor can say why it ignores them.
+with every listed file present, and an extraction date not before the study start
+(``study.first_index_date``: such an extract would only fail inside its run). Other folders are
+reported by ``landing_problems`` with a one-line reason (no file contents), so that the sensor
+can say why it ignores them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from pipeline.extract_format import EXTRACT_ID
 from pipeline.ingest.errors import ExtractError
-from pipeline.ingest.manifest import is_complete, read_manifest
+from pipeline.ingest.manifest import check_study_window, is_complete, read_manifest
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,30 @@ class LandedExtract:
     fingerprint: str
 
 
-def scan_landing(landing_dir: Path) -> tuple[list[LandedExtract], list[str]]:
-    """(runnable extracts oldest first, one-line reasons for the folders that are refused)."""
+def configured_study_start(config_file: Path | None = None) -> dt.date | None:
+    """``study.first_index_date`` of the configuration (default: the environment's), or None
+    when it cannot be read (the run then refuses the extract with the configuration error)."""
+    from pipeline.config import ConfigError, load_config
+    from pipeline.settings import Settings
+
+    try:
+        return load_config(config_file or Settings.from_env().config_file).first_index_date
+    except (ConfigError, OSError):
+        return None
+
+
+def scan_landing(landing_dir: Path, study_start: dt.date | None = None,
+                 config_file: Path | None = None) -> tuple[list[LandedExtract], list[str]]:
+    """(runnable extracts oldest first, one-line reasons for the folders that are refused).
+
+    An extraction date before ``study_start`` (default: ``study.first_index_date`` of
+    ``config_file``, else of the environment's configuration) is refused with its reason.
+    """
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         return [], []
+    if study_start is None:
+        study_start = configured_study_start(config_file)
     found, problems = [], []
     for folder in sorted(landing_dir.iterdir()):
         if folder.is_symlink():
@@ -43,6 +64,8 @@ def scan_landing(landing_dir: Path) -> tuple[list[LandedExtract], list[str]]:
             continue  # still arriving
         try:
             m = read_manifest(folder)
+            if study_start is not None:
+                check_study_window(m, study_start)
         except ExtractError as exc:
             problems.append(str(exc))
             continue
@@ -50,11 +73,11 @@ def scan_landing(landing_dir: Path) -> tuple[list[LandedExtract], list[str]]:
     return sorted(found, key=lambda e: (e.extraction_date, e.extract_id)), problems
 
 
-def complete_extracts(landing_dir: Path) -> list[LandedExtract]:
+def complete_extracts(landing_dir: Path, study_start: dt.date | None = None) -> list[LandedExtract]:
     """Extracts whose manifest and files are all present and valid, oldest extraction first."""
-    return scan_landing(landing_dir)[0]
+    return scan_landing(landing_dir, study_start)[0]
 
 
-def landing_problems(landing_dir: Path) -> list[str]:
+def landing_problems(landing_dir: Path, study_start: dt.date | None = None) -> list[str]:
     """One line per complete-looking landing folder that cannot be run, and why."""
-    return scan_landing(landing_dir)[1]
+    return scan_landing(landing_dir, study_start)[1]
