@@ -16,9 +16,11 @@ Three steps, one per asset:
 Analyses (``analysis`` column): ``naive`` (unadjusted, naive sample), ``matched`` (main),
 ``weighted_att``, ``weighted_ate``, ``weighted_att_trimmed``, ``matched_caliper_<c>``,
 ``matched_<other proof>_outcome`` (e.g. ``matched_recorded_outcome``), ``matched_itt``,
-``matched_landmark``, ``matched_per_protocol``, ``dose:sessions=<band>``,
-``subgroup:<variable>=<level>``; interaction tests as ``interaction_p`` rows of
-``subgroup:<variable>`` and ``dose:sessions``.
+``matched_landmark``, ``subgroup:<variable>=<level>``; interaction tests as
+``interaction_p`` rows of ``subgroup:<variable>``. The primary analysis is
+``weighted_risk_sets`` (everyone who started, weighted within the trials' risk sets) with its
+doubly robust companion ``weighted_risk_sets_dr``; adherence is reported only within the
+treated (``treated_only``), as associations.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis.adjusted_rows import dr_rows
 from pipeline.analysis.balance_tables import balance_rows, imbalance_counts
 from pipeline.analysis.comparison_effects import effect_rows
 from pipeline.analysis.estimates import month_days
@@ -73,7 +76,8 @@ from pipeline.warehouse_io import read_extract, table_exists, write_frame
 
 MAIN_ANALYSIS = {"started": "matched", "itt": "matched_itt"}
 MATCHED_KM_COLUMNS = ["arm", "time", "n_risk", "n_event", "surv", "lower", "upper"]
-ESTIMATE_TABLES = ("comparison_estimates", "balance", "matched_km", "weighted_km", "primary_km")
+ESTIMATE_TABLES = ("comparison_estimates", "balance", "matched_km", "weighted_km", "primary_km",
+                   "jdl_estimates")
 PRIMARY_KM_COLUMNS = ["arm", "time", "n_risk", "surv", "lower", "upper"]
 
 
@@ -233,6 +237,7 @@ def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
             f"{rs.ess_comparison:.0f}); {rs.n_no_control} treated without an eligible control")
     rows = effect_rows(frame, cfg, PRIMARY, weights_col="weight", cluster_col="cluster",
                        boot=boot, adjust=True, note=note)
+    rows = pd.concat([rows, dr_rows(frame, cfg)], ignore_index=True)
     km = None
     if boot is not None:
         days = [month_days(m) for m in KM_MONTHS]
@@ -240,17 +245,32 @@ def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
     return rows, km, frame
 
 
+def _jdl(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
+         frame: pd.DataFrame) -> pd.DataFrame:
+    """The Justice Data Lab-compatible block on the primary analysis's people and weights."""
+    from pipeline.analysis.jdl import jdl_rows
+    from pipeline.ingest.load import extraction_date
+
+    sample = frame.loc[frame["weight"] > 0, ["person_key", "index_date", "arm", "weight",
+                                             "cluster"]]
+    return jdl_rows(con, extract_id, cfg, extraction_date(con, extract_id), sample)
+
+
 def _weighted(units: pd.DataFrame, score: CohortScore, cfg: EvaluationConfig
               ) -> tuple[list[pd.DataFrame], dict[str, np.ndarray], list[pd.DataFrame]]:
-    """Weighted analyses of the main cohort: estimate rows, weights (for balance) and KM."""
+    """Weighted analyses of the naive sample (sensitivity analyses): estimate rows, weights
+    (for balance) and KM. Only the ATT analysis draws bootstrap resamples (score re-fitted);
+    the ATE, overlap (ATO) and trimmed analyses use robust SEs with the score taken as known,
+    so that the step costs a few hundred fits, not a thousand."""
     c = cfg.comparison
-    plan = [("weighted_att", "ATT", c.trim), ("weighted_ate", "ATE", c.trim)]
+    plan = [("weighted_att", "ATT", c.trim, None), ("weighted_ate", "ATE", c.trim, 0),
+            ("weighted_ato", "ATO", None, 0)]
     if c.sensitivity_trim != c.trim:
-        plan.append(("weighted_att_trimmed", "ATT", c.sensitivity_trim))
+        plan.append(("weighted_att_trimmed", "ATT", c.sensitivity_trim, 0))
     rows, weights, curves = [], {}, []
-    for analysis, estimand, trim in plan:
+    for analysis, estimand, trim, n_boot in plan:
         est, boot, wf = weighted_analysis(units, units["ps"].to_numpy(float), score, cfg,
-                                          analysis, estimand, trim)
+                                          analysis, estimand, trim, n_boot=n_boot)
         rows.append(est)
         if analysis != "weighted_att_trimmed":
             weights[estimand.lower()] = wf["weight"].to_numpy()
@@ -305,6 +325,8 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
             estimates.append(primary_rows)
             if primary_km is not None:
                 out["primary_km"] = primary_km
+            if primary_frame is not None:
+                out["jdl_estimates"] = _jdl(con, extract_id, cfg, primary_frame)
             estimates.append(effect_rows(units, cfg, "naive", adjust=True,
                                          note="unadjusted: treated vs naive comparison units"))
             rows, weights, curves = _weighted(units, fit_scores(units, cfg), cfg)

@@ -139,22 +139,17 @@ def dose_band(sessions: pd.Series, bands: tuple[int, ...]) -> pd.Series:
 
 def landmark_rows(matched: pd.DataFrame, exposure: pd.DataFrame, cfg: EvaluationConfig
                   ) -> pd.DataFrame:
-    """From the landmark: all matched sets (``matched_landmark``), sets whose treated member
-    completed treatment (``matched_per_protocol``), and dose bands of sessions attended
-    (``dose:sessions=…``, with the interaction test ``dose:sessions``)."""
+    """All matched sets still event-free at the landmark (``matched_landmark``).
+
+    Adherence is not compared with the comparison group here: completers (or people who
+    attended more) differ from other starters in ways their matched controls do not, so such
+    a contrast would read as an effect of adherence without being one. Completion and dose
+    are reported only as associations within the treated (``treated_only``), adjusted for the
+    characteristics that predict adherence, from the same landmark."""
     frame = landmark_matched(matched, exposure, cfg.landmark_days)
     if frame.empty:
         return pd.DataFrame(columns=ESTIMATE_COLUMNS)
     weights_col = "weight" if (frame["weight"] != 1).any() else None
     note = f"from the landmark ({cfg.landmark_days} days after index)"
-    hr = frozenset({"hr"})
-    parts = [effect_rows(frame, cfg, "matched_landmark", weights_col=weights_col,
-                         cluster_col="cluster", measures=hr, note=note)]
-    completers = frame[frame["completed_by_landmark"].astype(bool)]
-    parts.append(effect_rows(completers, cfg, "matched_per_protocol", weights_col=weights_col,
-                             cluster_col="cluster", measures=hr,
-                             note=f"treated completed treatment by the landmark; {note}"))
-    bands = dose_band(frame["sessions_by_landmark"], cfg.comparison.dose_bands)
-    parts.append(subgroup_rows(frame, cfg, "sessions", groups=bands, prefix="dose",
-                               measures=hr))
-    return pd.concat(parts, ignore_index=True)
+    return effect_rows(frame, cfg, "matched_landmark", weights_col=weights_col,
+                       cluster_col="cluster", measures=frozenset({"hr"}), note=note)

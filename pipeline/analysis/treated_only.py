@@ -4,8 +4,9 @@ Completion and the number of sessions are only known once treatment has run its 
 comparing completers with non-completers from the index date would credit completers with the
 time they had to stay offence-free to complete (immortal time). Both contrasts therefore start
 at a landmark (``landmark_days`` after index): people who reoffended, died or were censored
-before it are left out, and exposure is what was known by then. Time is calendar days from the
-landmark (custody not removed).
+before it are left out, and exposure is what was known by then. Time from the landmark is
+counted as in the main analysis: days at liberty (custody days after the landmark removed)
+unless the configuration counts custody as time at risk.
 """
 
 from __future__ import annotations
@@ -44,10 +45,30 @@ def landmark_frame(con: duckdb.DuckDBPyConnection, extract_id: str,
         GROUP BY u.unit_id""", [extract_id]).df()
     frame = frame.merge(exposure, on="unit_id", how="left")
     frame = frame[frame["calendar_days"] > lm].copy()
-    frame["time_days"] = frame["calendar_days"] - lm
+    if cfg.custody_time_at_risk:
+        frame["time_days"] = frame["calendar_days"] - lm
+    else:  # at liberty after the landmark: total days at liberty less those before it
+        before = _custody_before(con, extract_id, lm)
+        frame["time_days"] = frame["time_days"] - (
+            lm - frame["unit_id"].map(before).fillna(0).to_numpy(float))
     frame["completed_by_landmark"] = frame["completed_by_landmark"].astype(int)
     frame["dose"] = frame["sessions_by_landmark"] / DOSE_STEP
     return frame
+
+
+def _custody_before(con: duckdb.DuckDBPyConnection, extract_id: str, lm: int) -> pd.Series:
+    """Days in custody between each treated unit's index date and its landmark."""
+    from pipeline.cohort.build import prepare_views
+
+    prepare_views(con, extract_id)
+    days = con.execute(f"""
+        SELECT u.unit_id, sum(greatest(0, least(k.end_date, u.index_date + {lm})
+                                          - greatest(k.start_date, u.index_date))) AS days
+        FROM analysis.units u JOIN custody k ON k.person_key = u.person_key
+             AND k.start_date < u.index_date + {lm} AND k.end_date > u.index_date
+        WHERE u.extract_id = ? AND u.cohort = 'started' AND u.arm = 'treated'
+        GROUP BY u.unit_id""", [extract_id]).df()
+    return days.set_index("unit_id")["days"].astype(float)
 
 
 ASSESSMENT = ("srp_type", "risk_rating")

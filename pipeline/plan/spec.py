@@ -23,8 +23,9 @@ ESTIMANDS = {"att_started": "the average effect in everyone who started treatmen
 HR_SOURCES = {
     "weighted_risk_sets": ("weighted_risk_sets", "hr"),
     "matched": ("matched", "hr"), "weighted_att": ("weighted_att", "hr"),
-    "weighted_ate": ("weighted_ate", "hr"), "weighted_att_trimmed": ("weighted_att_trimmed", "hr"),
-    "matched_itt": ("matched_itt", "hr"), "matched_per_protocol": ("matched_per_protocol", "hr"),
+    "weighted_ate": ("weighted_ate", "hr"), "weighted_ato": ("weighted_ato", "hr"),
+    "weighted_att_trimmed": ("weighted_att_trimmed", "hr"),
+    "matched_itt": ("matched_itt", "hr"),
     "matched_recorded_outcome": ("matched_recorded_outcome", "hr"),
     "matched_caliper_0.1": ("matched_caliper_0.1", "hr"),
     "matched_caliper_0.5": ("matched_caliper_0.5", "hr"),

@@ -251,9 +251,9 @@ def jdl_footnotes(published: dict, cfg: EvaluationConfig, extraction: dt.date,
         "people and reoffences are unweighted, and a person in several trials is counted "
         "once.",
         "95% confidence intervals are Wald intervals with a linearisation (sandwich) variance "
-        "robust to clustering by the analysis clusters: a person who is a comparison person "
-        "in several trials, and the trials linked through them, form one cluster, so their "
-        "outcomes are not treated as independent. The difference (treated minus comparison) "
+        "robust to clustering by person: a person who is a comparison person in several "
+        "trials (and perhaps treated later) forms one cluster, so their outcomes are not "
+        "treated as independent. The difference (treated minus comparison) "
         "and its interval come from a weighted least-squares regression of the outcome on "
         "group with cluster-robust standard errors. A group's limits are cut at 0 (and at "
         "100% for a rate). The difference describes the groups; it is not on its own an "

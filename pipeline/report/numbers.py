@@ -40,9 +40,9 @@ ANALYSIS_LABELS = {
     "matched": "Matched comparison (describes the matched only)",
     "weighted_att": "Weighted comparison (ATT)",
     "weighted_ate": "Weighted comparison (ATE)",
+    "weighted_ato": "Overlap weights (people comparable in both groups)",
     "weighted_att_trimmed": "Weighted (ATT), extreme weights trimmed",
     "matched_itt": "Intention to treat (accepted referrals), matched",
-    "matched_per_protocol": "Completers only (per protocol), matched",
     "matched_recorded_outcome": "Police-recorded instead of proven reoffending",
     "matched_caliper_0.1": "Matching with a narrower caliper (0.1 SD)",
     "matched_caliper_0.5": "Matching with a wider caliper (0.5 SD)",
@@ -365,7 +365,27 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
+    doc["jdl"] = _jdl(con, extract_id, cfg, policy)
     return doc
+
+
+def _jdl(con, extract_id: str, cfg: EvaluationConfig, policy: DisclosurePolicy) -> dict:
+    """The Justice Data Lab-compatible block (protected values, sentences, footnotes)."""
+    from pipeline.ingest.load import extraction_date
+    from pipeline.report.jdl_text import jdl_text
+
+    rows = read_optional(con, "analysis.jdl_estimates", extract_id)
+    if rows is None or rows.empty:
+        return {"available": False}
+    out = jdl_text(rows, cfg, extraction_date(con, extract_id), policy)
+    names = {"stalking_harassment": "Stalking or harassment", "any": "Any offence"}
+    out["rows"] = [
+        {"family": names.get(fam, fam.replace("_", " ")),
+         "measure": "Proven reoffending rate" if m == "rate" else "Proven reoffences per person",
+         **{arm: block[m][arm] for arm in ("treated", "comparison", "difference")}}
+        for fam, block in out["published"].items() for m in ("rate", "frequency")]
+    out["available"] = True
+    return out
 
 
 def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
@@ -425,9 +445,15 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         row["rr"] = _effect(est.get(main, f"rr_{m}m"), policy)
         row["rmst"] = _effect(est.get(main, f"rmst_diff_{m}m"), policy, "months")
         windows.append(row)
+    dr = "weighted_risk_sets_dr"
+    dr_windows = [{"months": m,
+                   **{arm: _effect(est.get(dr, f"risk_{m}m", arm), policy, "pct")
+                      for arm in ("treated", "comparison")},
+                   "rd": _effect(est.get(dr, f"rd_{m}m"), policy, "pp")}
+                  for m in cfg.followup_months] if est.has(dr) and main != "naive" else []
     sensitivity = ["weighted_risk_sets", "matched", "weighted_att", "weighted_ate",
-                   "weighted_att_trimmed",
-                   "matched_itt", "matched_per_protocol", "matched_recorded_outcome",
+                   "weighted_ato", "weighted_att_trimmed",
+                   "matched_itt", "matched_recorded_outcome",
                    "matched_caliper_0.1", "matched_caliper_0.5", "naive", "naive_adjusted"]
     measure_for = {"naive": "hr_unadjusted", "naive_adjusted": "hr_adjusted"}
     est_for_naive = Estimates(est.frame.assign(
@@ -448,7 +474,8 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
         if est.get("treated_only", meas)]
     return {
         "analysis": main, "km_source": km_table.split(".")[1],
-        "windows": windows, "proportions": _proportions(props, policy),
+        "windows": windows, "dr_windows": dr_windows,
+        "proportions": _proportions(props, policy),
         "hr_rows": hr_rows, "subgroups": subgroup_rows, "treated_only": treated_only,
         "landmark_days": cfg.landmark_days,
         "same_victim": {arm: _effect(est.get("naive", "same_victim_share", arm), policy,

@@ -201,10 +201,13 @@ def test_estimates_tables_hold_every_analysis(warehouse):
     est = read_extract(con, "analysis.comparison_estimates", eid)
     assert list(est.columns) == ESTIMATE_COLUMNS
     analyses = set(est["analysis"])
-    for name in ("naive", "matched", "weighted_att", "weighted_ate", "weighted_att_trimmed",
+    for name in ("weighted_risk_sets", "weighted_risk_sets_dr", "naive", "matched",
+                 "weighted_att", "weighted_ate", "weighted_ato", "weighted_att_trimmed",
                  "matched_itt", "matched_recorded_outcome", "matched_caliper_0.1",
-                 "matched_caliper_0.5", "matched_per_protocol", "matched_landmark"):
+                 "matched_caliper_0.5", "matched_landmark"):
         assert name in analyses, name
+    # adherence is never compared with the comparison group (only within the treated)
+    assert not any(a.startswith("dose:") or a == "matched_per_protocol" for a in analyses)
     main = est[est["analysis"] == "matched"].set_index(["measure", "arm"])
     for measure in ("hr", "hr_adjusted", "rd_12m", "rr_24m", "rmst_diff_12m", "evalue_hr",
                     "evalue_hr_ci", "mde_hr"):
@@ -215,13 +218,20 @@ def test_estimates_tables_hold_every_analysis(warehouse):
     small = (sub[["events_treated", "events_comparison"]].min(axis=1) < 10)
     assert sub.loc[small, "note"].str.contains("withheld").all()
     assert set(est.loc[est["measure"] == "interaction_p", "analysis"]) >= {
-        "subgroup:srp_type", "subgroup:site", "dose:sessions"}
+        "subgroup:srp_type", "subgroup:site"}
+    primary = est[est["analysis"] == "weighted_risk_sets"].set_index(["measure", "arm"])
+    for measure in ("hr", "hr_adjusted", "rd_12m", "rmst_diff_24m"):
+        assert np.isfinite(primary.loc[(measure, ""), "estimate"]), measure
+    # the primary rests on every treated person with an eligible comparison person
+    treated = read_extract(con, "analysis.units", eid)
+    n_started = int(((treated["cohort"] == "started") & (treated["arm"] == "treated")).sum())
+    assert primary.loc[("hr", ""), "n_treated"] == n_started
 
 
 def test_weighted_and_matched_curves(warehouse):
     con, eid, _ = warehouse
     wkm = read_extract(con, "analysis.weighted_km", eid)
-    assert set(wkm["estimand"]) == {"ATT", "ATE"}
+    assert set(wkm["estimand"]) == {"ATT"}  # only the ATT analysis draws resamples
     assert (wkm.groupby(["estimand", "arm"]).size() == 37).all()
     later = wkm[wkm["time"] > 0]
     assert ((later["lower"] <= later["surv"]) & (later["surv"] <= later["upper"])).all()
