@@ -57,8 +57,10 @@ def write_risk_set_units(con: duckdb.DuckDBPyConnection, extract_id: str,
     ``analysis.units``) and their covariates and outcomes as of the treated index date
     (``analysis.rs_covariates``, ``analysis.rs_outcomes``)."""
     n = write_extract_rows(con, "analysis.rs_units", RS_UNITS_SQL, extract_id)
+    # pairs are analysed on the main outcome family only (both proof rules: the other one is
+    # a sensitivity analysis), so their outcomes are built for that family alone
     _, n_out = write_measures(con, extract_id, cfg, extraction, units="analysis.rs_units",
-                              prefix="rs_")
+                              prefix="rs_", families=(cfg.main_family,))
     return {"risk_set_units": n, "risk_set_outcome_rows": n_out}
 
 

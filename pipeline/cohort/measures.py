@@ -51,7 +51,8 @@ def covariates_sql(units: str) -> str:
     return COVARIATES_SQL.format(units=units)
 
 
-def outcomes_sql(units: str, cfg: EvaluationConfig, extraction: dt.date) -> str:
+def outcomes_sql(units: str, cfg: EvaluationConfig, extraction: dt.date,
+                 families: tuple[str, ...] | None = None) -> str:
     """SQL for outcomes of every unit × outcome family × proof rule (long format).
 
     An offence counts for a unit if committed after the index date and on or before the censoring
@@ -62,7 +63,7 @@ def outcomes_sql(units: str, cfg: EvaluationConfig, extraction: dt.date) -> str:
     censor_cap = extraction - dt.timedelta(days=cfg.grace_days)
     fams = " UNION ALL ".join(
         f"SELECT '{name}' AS family, unnest([{sql_list(codes)}]) AS code"
-        for name, codes in cfg.families.items())
+        for name, codes in cfg.families.items() if families is None or name in families)
     windows = ", ".join(
         f"count(*) FILTER (WHERE e.offence_date <= u.index_date + {month_days(m)}) "
         f"AS n_offences_{m}m" for m in cfg.followup_months)
@@ -126,11 +127,13 @@ FROM ends u LEFT JOIN cust c USING (unit_id, family, proof)
 
 def write_measures(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
                    extraction: dt.date, units: str = "analysis.units",
-                   prefix: str = "") -> tuple[int, int]:
+                   prefix: str = "", families: tuple[str, ...] | None = None
+                   ) -> tuple[int, int]:
     """Write ``analysis.{prefix}covariates`` and ``analysis.{prefix}outcomes`` for ``units``.
 
     ``units`` is any table with extract_id, unit_id, person_key, index_date,
     qualifying_offence_key and qualifying_date (e.g. ``analysis.units`` or risk-set pairs).
+    ``families`` limits the outcomes to the families analysed on those units (default all).
     """
     from pipeline.cohort.build import prepare_views
     from pipeline.warehouse_io import write_extract_rows
@@ -143,6 +146,7 @@ def write_measures(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluat
                                extract_id)
     n_out = write_extract_rows(
         con, f"analysis.{prefix}outcomes",
-        f"SELECT $eid AS extract_id, * FROM ({outcomes_sql('_units', cfg, extraction)})",
+        f"SELECT $eid AS extract_id, * FROM "
+        f"({outcomes_sql('_units', cfg, extraction, families)})",
         extract_id)
     return n_cov, n_out

@@ -69,11 +69,13 @@ def love_plot(balance: pd.DataFrame, path: Path, threshold: float = 0.1) -> Path
     import matplotlib.pyplot as plt
 
     apply_style()
-    methods = [m for m in ("before", "matched", "weighted_att") if m in set(balance["method"])]
-    labels = {"before": "Before adjustment", "matched": "After matching",
-              "weighted_att": "After weighting (ATT)"}
-    markers = {"before": ("o", GREY), "matched": ("D", ARM_COLOURS["treated"]),
-               "weighted_att": ("s", "#009E73")}
+    methods = [m for m in ("before", "weighted_risk_sets", "matched")
+               if m in set(balance["method"])]
+    labels = {"before": "Before adjustment",
+              "weighted_risk_sets": "Weighted within risk sets (main analysis)",
+              "matched": "After matching (sensitivity analysis)"}
+    markers = {"before": ("o", GREY), "weighted_risk_sets": ("s", "#009E73"),
+               "matched": ("D", ARM_COLOURS["treated"])}
     before = balance[balance["method"] == "before"].set_index("covariate")["smd"].abs()
     order = before.sort_values().index.tolist()
     fig, ax = plt.subplots(figsize=(6.4, 0.24 * len(order) + 1.2))

@@ -361,7 +361,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     doc["summary"]["verdict"] = doc["sequential"]["verdict"]
     if not doc["summary"]["hr"]["available"]:  # withheld or not estimable: no verdict on it
         doc["summary"]["verdict"] = "not_estimable"
-    doc["comparability"] = _comparability(con, extract_id, balance, policy, threshold)
+    doc["comparability"] = _comparability(con, extract_id, balance, policy, threshold,
+                                          doc["summary"]["analysis"])
     doc["results"] = _results(con, extract_id, cfg, est, policy)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
@@ -383,13 +384,18 @@ def _jdl(con, extract_id: str, cfg: EvaluationConfig, policy: DisclosurePolicy) 
         {"family": names.get(fam, fam.replace("_", " ")),
          "measure": "Proven reoffending rate" if m == "rate" else "Proven reoffences per person",
          **{arm: block[m][arm] for arm in ("treated", "comparison", "difference")}}
-        for fam, block in out["published"].items() for m in ("rate", "frequency")]
+        for fam, block in sorted(out["published"].items(),
+                                 key=lambda kv: kv[0] != cfg.main_family)
+        for m in ("rate", "frequency")]
+    order = sorted(out["sentences"], key=lambda fam: fam != cfg.main_family)  # main first
+    out["paragraphs"] = [out["sentences"][fam] for fam in order]
     out["available"] = True
     return out
 
 
 def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
-                   policy: DisclosurePolicy, threshold: float) -> dict:
+                   policy: DisclosurePolicy, threshold: float, main: str = "naive") -> dict:
+    """Balance table rows and the covariates the main analysis leaves imbalanced."""
     out: dict = {"available": balance is not None}
     if balance is None:
         return out
@@ -402,7 +408,8 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
             v = wide.loc[cov].get(method) if method in wide.columns else None
             row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
         rows.append(row)
-    after = balance[balance["method"].isin(["weighted_risk_sets", "matched"])]
+    after = balance[balance["method"] == main] if main != "naive" else \
+        balance[balance["method"].isin(["weighted_risk_sets", "matched"])]
     flagged = sorted(after.loc[after["smd"].abs() > threshold, "covariate"].unique())
     out.update({"rows": rows, "imbalanced": [W.covariate_label(c) for c in flagged],
                 "all_balanced": not flagged})
