@@ -8,6 +8,18 @@ its column's contract (agreed key format, listed or lookup code, YYYY-MM-DD date
 true/false) cannot carry an identifier, so the patterns run on all other values, coded, lookup
 and date columns included. The error names the file, column, kind, number of rows and first
 line: never the value.
+
+Two gaps the patterns leave are closed here as well (issue 12):
+* a full date of birth written as a valid YYYY-MM-DD date in a date column (date of death,
+  referral date) meets the column's contract. It is refused as a date of birth when it lies
+  within ``min_age`` years of the same row's birth year (``birth_year`` rule), or, in a table
+  whose dates are not a lifetime history (no ``not_before_year`` parent-date rule, i.e. not
+  the offence history), when it lies ``date_columns_min_years`` or more before the extraction
+  year;
+* a value that breaks its column's contract without looking like an identifier (a single word
+  such as a surname in a coded column) is quarantined at staging; ``stored_columns`` makes
+  ``raw.*`` keep a marker instead of the value, so that it is never stored. The marker breaks
+  the same contract, so staging quarantines the row as before.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from pipeline.contracts.schema import (
     TableContract,
     load_identifier_rules,
     load_policy,
+    load_rulebook,
 )
 from pipeline.ingest.errors import ExtractError
 
@@ -200,6 +213,75 @@ def refuse(path: Path, found: list[Finding]) -> None:
         raise ExtractError(f"{path}: refused by the identifier guard: {detail}{more}; {FIX}")
 
 
+DOB_KIND = "full dates of birth"
+WITHHELD = "#"  # stored instead of a value that breaks its column's contract
+
+
+def _iso_date(text_sql: str) -> str:
+    return f"TRY_CAST(CASE WHEN regexp_full_match({text_sql}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "\
+        f"THEN {text_sql} END AS DATE)"
+
+
+def birth_date_checks(contract: TableContract, present: list[str],
+                      extraction_year: int | None = None,
+                      rules: IdentifierRules | None = None) -> list[tuple[str, str]]:
+    """(date column, SQL predicate over the cleaned text columns) finding valid YYYY-MM-DD dates
+    that are dates of birth (module docstring): near the row's birth year, or old in a table
+    whose dates are no lifetime history."""
+    rules = rules or load_identifier_rules()
+    book = load_rulebook().for_table(contract.table)
+    dates = [c.name for c in contract.columns if c.type == "DATE" and c.name in present]
+    checks: dict[str, list[str]] = {d: [] for d in dates}
+    for by in book.birth_year:
+        if by.column not in present:
+            continue
+        born = f"TRY_CAST({ident(by.column)} AS INTEGER)"
+        for d in dates:
+            checks[d].append(f"year({_iso_date(ident(d))}) - {born} < {by.min_age}")
+    history = any(r.check == "not_before_year" for r in book.parent_dates)
+    years = [p.date_columns_min_years for p in rules.values
+             if p.kind == DOB_KIND and p.date_columns_min_years is not None]
+    if extraction_year is not None and years and not history:
+        for d in dates:
+            checks[d].append(f"year({_iso_date(ident(d))}) <= {extraction_year - min(years)}")
+    return [(d, "coalesce(" + " OR ".join(preds) + ", FALSE)")
+            for d, preds in checks.items() if preds]
+
+
+def find_birth_dates(con: duckdb.DuckDBPyConnection, relation: str, contract: TableContract,
+                     present: list[str], extraction_year: int | None = None,
+                     order_col: str = "_line") -> list[Finding]:
+    """Findings for the dates of birth written as valid dates (``birth_date_checks``)."""
+    checks = birth_date_checks(contract, present, extraction_year)
+    if not checks:
+        return []
+    aggs = ", ".join(f"count(*) FILTER (WHERE {pred}), min({ident(order_col)}) "
+                     f"FILTER (WHERE {pred})" for _, pred in checks)
+    row = con.execute(f"SELECT {aggs} FROM {relation}").fetchall()[0]
+    return [Finding(column, DOB_KIND, int(row[2 * i]), int(row[2 * i + 1]))
+            for i, (column, _) in enumerate(checks) if row[2 * i]]
+
+
+def _withheld_marker(col: ColumnSpec, max_len: int) -> str:
+    """A stand-in that breaks the column's contract just as the withheld value did."""
+    if col.type != "VARCHAR" or col.allowed or col.pattern or col.lookup:
+        if not (col.pattern and re.search(col.pattern, WITHHELD)) and WITHHELD not in (
+                col.allowed or ()):
+            return WITHHELD
+    return WITHHELD * ((col.max_length or max_len) + 1)  # too long for the column
+
+
+def stored_columns(contract: TableContract) -> str:
+    """Select list writing ``raw.<table>``: each value as delivered when it meets its column's
+    contract, else a marker that breaks the contract too (so staging still quarantines the
+    row) -- a value that breaks the contract is never stored (it may be a name)."""
+    max_len = load_policy().max_text_length
+    return ", ".join(
+        f"CASE WHEN ({_odd(c, max_len)}) IS NOT NULL THEN "
+        f"{sql_str(_withheld_marker(c, max_len))} ELSE {ident(c.name)} END AS {ident(c.name)}"
+        for c in contract.columns)
+
+
 def refuse_identifier_values(con: duckdb.DuckDBPyConnection, relation: str, path: Path,
                              contract: TableContract, present: list[str],
                              extraction_year: int | None = None) -> None:
@@ -214,6 +296,7 @@ def refuse_identifier_values(con: duckdb.DuckDBPyConnection, relation: str, path
     try:
         found = find_identifiers(con, "_misfits", contract, present,
                                  extraction_year=extraction_year)
+        found += find_birth_dates(con, relation, contract, present, extraction_year)
     finally:
         con.execute("DROP TABLE IF EXISTS _misfits")
     refuse(path, found)

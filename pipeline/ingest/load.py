@@ -29,6 +29,7 @@ from pipeline.ingest.identifiers import (
     header_label,
     refuse_identifier_columns,
     refuse_identifier_values,
+    stored_columns,
 )
 from pipeline.ingest.manifest import Manifest, scan_delivered
 from pipeline.ingest.stage import StageCounts, accepted, stage
@@ -324,7 +325,7 @@ def _write(con: duckdb.DuckDBPyConnection, manifest: Manifest, contract: TableCo
         con.execute(raw_ddl(contract))
         replace_partition(con, f"raw.{table}", eid, "_extract_id")
         con.execute(f"INSERT INTO raw.{table} (_extract_id, _line, {cols}) "
-                    f"SELECT ?, _line, {cols} FROM _incoming_lines", [eid])
+                    f"SELECT ?, _line, {stored_columns(contract)} FROM _incoming_lines", [eid])
         delete_table_rows(con, "quarantine.rejected_lines", eid, table)
         con.execute("INSERT INTO quarantine.rejected_lines SELECT ?, ?, line, record_key, "
                     "rule_id, reason FROM _rejected", [eid, table])

@@ -313,3 +313,69 @@ def test_refuse_identifier_values_passes_a_clean_file(con):
     refuse_identifier_values(con, "f", Path("people.csv"), CONTRACT, PRESENT)
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_misfits'"
                        ).fetchone()[0] == 0
+
+
+# --- issue 12: dates of birth written as valid dates; values that break the contract are not
+# stored (pipeline.ingest.identifiers.birth_date_checks / stored_columns)
+
+PERSONS = TableContract(
+    table="police_persons", file="police_persons.csv", provider="police", description="",
+    primary_key="key",
+    columns=(ColumnSpec("key", "VARCHAR", required=True, pattern=KEY, pseudonymised=True),
+             ColumnSpec("birth_year", "INTEGER"), ColumnSpec("date_of_death", "DATE")))
+
+
+def _relation(con, contract, rows):
+    cols = ", ".join(f"{c} VARCHAR" for c in contract.column_names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE g (_line BIGINT, {cols})")
+    con.executemany(f"INSERT INTO g VALUES ({', '.join('?' * (len(rows[0])))})", rows)
+
+
+def test_a_valid_date_near_the_rows_birth_year_is_a_date_of_birth():
+    con = duckdb.connect()
+    _relation(con, PERSONS, [
+        [2, "PK" + "A" * 16, "1985", "1985-03-14"],  # the date of birth itself
+        [3, "PK" + "B" * 16, "1985", "1994-12-31"],  # aged 9: still a date of birth
+        [4, "PK" + "C" * 16, "1985", "2023-05-01"],  # a real date of death
+        [5, "PK" + "D" * 16, "1985", None],
+        [6, "PK" + "E" * 16, "1985", "1985-02-30"],  # not a date: the type rule's business
+        [7, "PK" + "F" * 16, "1985", "14/03/1985"],  # other format: the value patterns'
+    ])
+    found = identifiers.find_birth_dates(con, "g", PERSONS, list(PERSONS.column_names))
+    assert found == [Finding("date_of_death", "full dates of birth", 2, 2)]
+    # a death 18 or more years before the extraction is no date of death in this study
+    found = identifiers.find_birth_dates(con, "g", PERSONS, list(PERSONS.column_names),
+                                         extraction_year=2041)
+    assert found == [Finding("date_of_death", "full dates of birth", 3, 2)]
+
+
+def test_an_old_valid_date_is_a_date_of_birth_except_in_the_offence_history():
+    con = duckdb.connect()
+    _relation(con, CONTRACT, [[2, "PK" + "A" * 16, "north", None, "2008-10-31", "1"],
+                              [3, "PK" + "B" * 16, "north", None, "2008-11-01", "1"]])
+    found = identifiers.find_birth_dates(con, "g", CONTRACT, list(CONTRACT.column_names),
+                                         extraction_year=2026)
+    assert found == [Finding("seen", "full dates of birth", 2, 2)]
+    assert identifiers.find_birth_dates(con, "g", CONTRACT, list(CONTRACT.column_names)) == []
+    offences = dataclasses.replace(CONTRACT, table="police_offences")  # a lifetime history
+    assert identifiers.find_birth_dates(con, "g", offences, list(CONTRACT.column_names),
+                                        extraction_year=2026) == []
+
+
+def test_stored_columns_keep_conforming_values_and_mark_the_others():
+    con = duckdb.connect()
+    _relation(con, CONTRACT, [
+        [2, "PK" + "A" * 16, "north", "ok", "2024-01-02", "3"],
+        [3, "PK" + "A" * 16, "Harker", "a" * 20, "14 March", "ten"],
+        [4, "PK" + "A" * 16, None, None, None, None]])
+    rows = con.execute(f"SELECT {identifiers.stored_columns(CONTRACT)} FROM g ORDER BY _line"
+                       ).fetchall()
+    limit = CONTRACT.column("note").max_length
+    assert rows == [("PK" + "A" * 16, "north", "ok", "2024-01-02", "3"),
+                    ("PK" + "A" * 16, "#", "#" * (limit + 1), "#", "#"),
+                    ("PK" + "A" * 16, None, None, None, None)]
+    # every marker breaks its column's contract again (staging quarantines the row as before)
+    odd = misfit_sql(CONTRACT, list(CONTRACT.column_names))[0]
+    marked = con.execute(f"SELECT {odd} FROM (SELECT {identifiers.stored_columns(CONTRACT)} "
+                         "FROM g WHERE _line = 3)").fetchone()
+    assert all(v is not None for v in marked[1:])
