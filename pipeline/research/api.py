@@ -117,12 +117,15 @@ class Snapshot:
             .reset_index(drop=True)
 
     def headline(self) -> dict:
-        """The funder report's main hazard ratio: the ``matched`` analysis's ``hr`` row."""
-        rows = self.estimates("matched")
-        rows = rows[rows["measure"] == "hr"]
-        if rows.empty:
-            raise LookupError("this snapshot has no matched hazard ratio (see estimates())")
-        return rows.iloc[0].to_dict()
+        """The funder report's main hazard ratio under the default analysis plan: the
+        ``weighted_risk_sets`` analysis's ``hr`` row (everyone who started, weighted within
+        the risk sets); snapshots written before that analysis existed give ``matched``."""
+        for analysis in ("weighted_risk_sets", "matched"):
+            rows = self.estimates(analysis)
+            rows = rows[rows["measure"] == "hr"]
+            if not rows.empty:
+                return rows.iloc[0].to_dict()
+        raise LookupError("this snapshot has no main hazard ratio (see estimates())")
 
 
 def open_snapshot(extract_id: str | None = None, root: Path | None = None) -> Snapshot:

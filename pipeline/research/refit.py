@@ -1,4 +1,5 @@
-"""Re-fit the primary analysis (matched-sample Cox hazard ratio) on a research snapshot."""
+"""Re-fit the primary analysis on a research snapshot: the weighted hazard ratio over the
+sequential trials' risk sets (the default plan), or the matched-sample one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pipeline.analysis.risk_set_matching import (
     matched_frame,
     stored_matches,
 )
+from pipeline.analysis.risk_set_weighting import ANALYSIS as RISK_SETS
+from pipeline.analysis.risk_set_weighting import risk_set_weights
 from pipeline.config import KNOWN_COVARIATES, EvaluationConfig
 from pipeline.research.api import Snapshot
 from pipeline.warehouse_io import read_extract
@@ -93,8 +96,10 @@ def _rematch(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig,
 def refit_primary(snapshot: Snapshot, covariates: Sequence[str] | None = None, *,
                   family: str | None = None, proof: str | None = None,
                   rematch: bool = False, cohort: str = "started") -> PrimaryRefit:
-    """Re-fit the report's primary analysis, the matched-sample Cox hazard ratio, with another
-    covariate set or outcome.
+    """Re-fit the report's primary analysis with another covariate set or outcome: under the
+    default plan the weighted Cox hazard ratio over the risk sets (``weighted_risk_sets``: the
+    risk-set score is re-fitted on ``covariates`` and each trial's comparison people
+    re-weighted; ``rematch`` has no further effect), else the matched-sample one.
 
     The matched sample is the run's (``analysis.matches``) unless ``rematch``; the Cox model
     is the pipeline's own (``pipeline.analysis.comparison_effects.effect_rows``: Efron ties,
@@ -134,6 +139,13 @@ def refit_primary(snapshot: Snapshot, covariates: Sequence[str] | None = None, *
     units = cohort_frame(con, eid, cfg, family=family, proof=proof, cohort=cohort)
     pairs = cohort_frame(con, eid, cfg, family=family, proof=proof, cohort=cohort,
                          prefix="rs_")
+    if cohort == "started" and cfg.plan.primary_analysis == RISK_SETS:
+        # the risk-set score is always re-fitted from the frame (on ``covariates``)
+        frame = risk_set_weights(units, pairs, cfg).frame
+        summary = effect_rows(frame, cfg, RISK_SETS, weights_col="weight",
+                              cluster_col="cluster", adjust=True, measures=frozenset({"hr"}))
+        return PrimaryRefit(summary, frame, (*cfg.covariates, *cfg.categorical), family,
+                            proof, True)
     if rematch:
         matches = _rematch(units, pairs, cfg, cohort)
     else:
