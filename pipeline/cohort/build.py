@@ -289,7 +289,9 @@ def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_
         UNION ALL
         SELECT {name}, {name} || '/' || person_key, person_key, 'comparison', index_date,
                qualifying_offence_key, qualifying_date, treated_key, 1.0 FROM comparison"""
-    return units, "SELECT * FROM risk_sets", _flow_sql(cfg, cohort)
+    sampled = con.execute("SELECT coalesce(max(sampling_weight), 1) > 1 FROM risk_sets"
+                          ).fetchone()[0]
+    return units, "SELECT * FROM risk_sets", _flow_sql(cfg, cohort, sampled)
 
 
 def prepare_views(con: duckdb.DuckDBPyConnection, extract_id: str) -> None:
@@ -324,7 +326,7 @@ def build_units(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluation
     return CohortCounts(n_t, n_pool, n_pairs, unlinked)
 
 
-def _flow_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
+def _flow_sql(cfg: EvaluationConfig, cohort: CohortDefinition, sampled: bool = False) -> str:
     """Counts at each eligibility step, treated and comparison arms (a CONSORT diagram's data)."""
     parts = []
     flags: list[str] = []
@@ -343,7 +345,9 @@ def _flow_sql(cfg: EvaluationConfig, cohort: CohortDefinition) -> str:
          "SELECT count(DISTINCT q.person_key) FROM qualifying q JOIN persons p USING "
          f"(person_key) WHERE p.site IN ({sql_list(cfg.sites)})"),
         ("eligible", "Eligible on a treated person's index date, including people treated "
-         "later (comparison pool)", "SELECT count(DISTINCT person_key) FROM risk_sets"),
+         "later (comparison pool" + ("; those drawn in the risk sets' random samples)"
+                                     if sampled else ")"),
+         "SELECT count(DISTINCT person_key) FROM risk_sets"),
         ("never_treated", "Of whom never in the treated cohort (one-row-per-person sample)",
          "SELECT count(*) FROM comparison"),
     )
