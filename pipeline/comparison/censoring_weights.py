@@ -26,8 +26,12 @@ Construction (`per_protocol_frame`):
   P(no switch in j) / P(no switch in j | covariates): the probability of having stayed
   uncensored up to the start of the row's interval. It is constant within each row, as the
   Cox and Kaplan-Meier estimators on (start, stop] rows need. Within an interval the
-  switchers leave before the weights catch up with them at the next cut point, so the cut
-  points should be short relative to the switching rate (the error vanishes as they shrink).
+  switchers leave before the weights catch up with them at the next cut point, and a person
+  whose follow-up ends inside an interval counts as not switching in it; both errors shrink
+  with the interval length, so the cut points should be short relative to the switching
+  rate. In a null simulation with heavy covariate-driven switching (up to ~20% of the
+  controls per 30 days) 30-day cut points left about a third of the naive log-HR bias,
+  10-day ones about a seventh, 5-day ones about a tenth.
 - Weights above the `truncate` quantile of the control-row weights are set to it (counted).
 - Treated rows are split the same way with weight 1: they are never censored for switching
   in this design (adherence of the treated is not modelled here).

@@ -3,7 +3,8 @@
 Simulation (test_ipcw_removes_switching_bias): 4000 people in 3 trials, half treated at
 random, binary L (P=0.5) raises the outcome hazard (0.003/day x e^1.5L) and the
 controls' switching hazard (0.001/day x e^2L), a 3-level noise covariate z, treatment has NO
-effect, follow-up 365 days, cut points every 10 days. Tolerances are stated in the test.
+effect, follow-up 365 days, cut points every 10 days; seeds 0 and 1. Tolerances and the
+spread over seeds 0-11 are stated in the test.
 """
 
 from __future__ import annotations
@@ -47,16 +48,18 @@ CUTS = np.arange(10, 365, 10)
 def test_ipcw_removes_switching_bias(seed):
     """Naive censoring is biased upwards (healthy controls remain); IPCW recovers HR ~ 1.
 
-    Over seeds 0-11 (this design): naive log HR 0.15-0.27, IPCW log HR -0.04-0.09 (mean
-    0.02: the weights lag the switches within an interval, see the module docstring).
-    Tolerances: |IPCW log HR| < 0.10 (about 2.5 robust SEs) and naive - IPCW > 0.08.
+    Over seeds 0-11 of this design: naive log HR 0.09 to 0.17 (mean 0.12), IPCW -0.02 to
+    0.06 (mean 0.015; 0.028 with the default 99% truncation): the residual is the weights'
+    lag within an interval (module docstring). naive - IPCW was 0.087 to 0.116.
+    Tolerances: |IPCW log HR| < 0.10 (about 2.5 robust SEs), naive - IPCW > 0.08,
+    naive > 0.08; the switching model's L coefficient within 0.25 of the true 2.
     """
     data = simulate(seed)
     pp = per_protocol_frame(data, CUTS, ["L", "z"], truncate=None)
     naive, ipcw = log_hr(pp.frame, False), log_hr(pp.frame, True)
     assert abs(ipcw) < 0.10
     assert naive - ipcw > 0.08
-    assert naive > 0.12
+    assert naive > 0.08
     # the switching model finds the dependence on L
     assert pp.switch_model.loc["L", "coef"] == pytest.approx(2.0, abs=0.25)
 
