@@ -8,6 +8,13 @@ rows of one family (``subgroup:<variable>=<level>`` with ``subgroup:<variable>``
 × count columns with its total, protected by ``pipeline.disclosure.protect_table``
 (complementary suppression across rows and columns). Every other row is published one count at
 a time. The report and the exports both take their counts from here.
+
+``published_set`` (below) goes further (issue 12): the flow of every cohort, the arm totals,
+the estimates' counts, the completers, the matching summary, the window proportions and the
+data-quality counts are one linked set, protected together by
+``pipeline.disclosure.linked.protect_linked`` so that no suppressed cell is recoverable by
+differencing numbers printed in different tables. Build it once per extract and print every
+count from it, in the report and in the exports alike.
 """
 
 from __future__ import annotations
@@ -221,10 +228,12 @@ def protect_published_set(policy: DisclosurePolicy, flow: pd.DataFrame | None = 
                            else (None, {}))
     for key, value in (extras or {}).items():
         ls.cell(key, value)
-    for outer, inner in nests or ():
-        ls.nest(outer, inner)
+    for outer, inner in nests or ():  # relations naming a count that is absent are skipped
+        if outer in ls.values and inner in ls.values:
+            ls.nest(outer, inner)
     for total, parts in sums or ():
-        ls.add_sum(total, parts)
+        if all(k in ls.values for k in (total, *parts)):
+            ls.add_sum(total, parts)
     result = protect_linked(ls, policy)
     text = result.published
     est_out = None
@@ -238,3 +247,60 @@ def protect_published_set(policy: DisclosurePolicy, flow: pd.DataFrame | None = 
         data_quality=None if dq_frame is None else dq_frame.map(text.__getitem__),
         rules={r: text[k] for r, k in rule_keys.items() if ls.printed[k]},
         linked=ls, result=result)
+
+
+def window_key(months: int, arm: str, column: str) -> str:
+    """Key of a window-proportion count (``column``: n, events or offences)."""
+    return f"window:{int(months)}:{arm}:{column}"
+
+
+COMPLETED = "completed"  # treated people of the main cohort who completed treatment
+MATCH_TREATED, MATCH_MATCHED, MATCH_UNMATCHED, MATCH_CONTROLS = (
+    "match:treated", "match:matched", "match:unmatched", "match:controls")
+
+
+def published_set(con, extract_id: str, policy: DisclosurePolicy,
+                  main_cohort: str = "started") -> PublishedSet:
+    """Everything the report and the exports print for one extract, as one linked set.
+
+    Reads the flow (every cohort), the survival and comparison estimates (concatenated in that
+    order with a fresh index, as ``numbers.Estimates`` does), the data-quality summary, the
+    completers, the matching summary and the window proportions. Keys beyond the flow's,
+    the estimates' and the data-quality tables: ``arm_key(cohort, arm)``, ``COMPLETED``, the
+    ``MATCH_*`` keys and ``window_key``.
+    """
+    from pipeline.ingest.quality import data_quality_summary
+    from pipeline.warehouse_io import read_extract, read_optional
+
+    flow = read_extract(con, "analysis.cohort_flow", extract_id)
+    frames = [f for f in (read_optional(con, "analysis.survival_estimates", extract_id),
+                          read_optional(con, "analysis.comparison_estimates", extract_id))
+              if f is not None]
+    est = pd.concat(frames, ignore_index=True) if frames else None
+    extras: dict[str, int] = {}
+    nests: list[tuple[str, str]] = []
+    sums: list[tuple[str, list[str]]] = []
+    treated, comparison = arm_key(main_cohort, "treated"), arm_key(main_cohort, "comparison")
+    completed = con.execute(
+        "SELECT count(*) FILTER (WHERE p.completed) FROM analysis.units u JOIN analysis.persons "
+        "p USING (extract_id, person_key) WHERE u.extract_id = ? AND u.cohort = ? "
+        "AND u.arm = 'treated'", [extract_id, main_cohort]).fetchone()[0]
+    extras[COMPLETED] = int(completed)
+    nests.append((treated, COMPLETED))
+    summary = read_optional(con, "analysis.match_summary", extract_id)
+    if summary is not None:
+        s = summary[(summary["cohort"] == main_cohort) & (summary["analysis"] == "matched")]
+        if len(s):
+            s = s.iloc[0]
+            extras |= {MATCH_TREATED: int(s["n_treated"]), MATCH_MATCHED: int(s["n_matched"]),
+                       MATCH_UNMATCHED: int(s["n_treated"] - s["n_matched"]),
+                       MATCH_CONTROLS: int(s["n_controls_used"])}
+            sums.append((MATCH_TREATED, [MATCH_MATCHED, MATCH_UNMATCHED]))
+            nests += [(treated, MATCH_TREATED), (comparison, MATCH_CONTROLS)]
+    props = read_optional(con, "analysis.window_proportions", extract_id)
+    for r in (props.itertuples() if props is not None else ()):
+        keys = {c: window_key(r.months, r.arm, c) for c in ("n", "events", "offences")}
+        extras |= {keys[c]: int(getattr(r, c)) for c in keys}
+        nests += [(keys["n"], keys["events"]), (arm_key(main_cohort, r.arm), keys["n"])]
+    return protect_published_set(policy, flow, est, data_quality_summary(con, extract_id),
+                                 extras=extras, nests=nests, sums=sums)
