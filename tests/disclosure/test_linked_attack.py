@@ -182,7 +182,7 @@ def _system(cells: list[str], ls, text, policy, use_labels):
     return sparse.csr_matrix(a), np.array(b), bounds
 
 
-def _extremes(groups: list[list[str]], ls, text, policy, use_labels) -> dict:
+def _extremes(groups: list[list[str]], ls, text, policy, use_labels, only=None) -> dict:
     """Min and max of every cell of every group: one LP per direction over a block-diagonal
     copy of each group's relations per cell (independent copies: the optimum of the sum is
     each copy's own optimum)."""
@@ -190,6 +190,8 @@ def _extremes(groups: list[list[str]], ls, text, policy, use_labels) -> dict:
     for cells in groups:
         a, b, bounds = _system(cells, ls, text, policy, use_labels)
         for j, k in enumerate(cells):
+            if only is not None and k not in only:
+                continue
             where.append((k, len(box) + j))
             blocks.append(a)
             rhs.append(b)
@@ -210,11 +212,13 @@ def _extremes(groups: list[list[str]], ls, text, policy, use_labels) -> dict:
 
 
 def attack(published, policy: DisclosurePolicy, text: dict[str, str] | None = None,
-           use_labels: bool = True) -> dict[str, tuple[float, float]]:
+           use_labels: bool = True, only: set[str] | None = None
+           ) -> dict[str, tuple[float, float]]:
     """Independent LP attacker: (min, max) of every hidden cell, integer-rounded inwards.
 
     Hidden = labelled (suppressed) or never printed. A relation whose cells are all printed
     must hold in the printed numbers; hidden cells tied by no relation keep their label bounds.
+    ``only``: attack just these cells (the others stay unknowns of the system).
     """
     ls = published.linked
     text = published.result.published if text is None else text
@@ -223,8 +227,8 @@ def attack(published, policy: DisclosurePolicy, text: dict[str, str] | None = No
     for total, parts in ls.relations:
         if not any(k in hidden for k in (total, *parts)):
             assert ls.values[total] == sum(ls.values[p] for p in parts)
-    return _extremes(_groups(hidden, ls.relations), ls, text, policy, use_labels) if hidden \
-        else {}
+    groups = [g for g in _groups(hidden, ls.relations) if only is None or set(g) & only]
+    return _extremes(groups, ls, text, policy, use_labels, only) if groups else {}
 
 
 def sensitive(ls, policy: DisclosurePolicy, key: str) -> bool:
@@ -234,7 +238,8 @@ def sensitive(ls, policy: DisclosurePolicy, key: str) -> bool:
 def leaks(published, policy, intervals, text=None) -> list[str]:
     ls = published.linked
     text = published.result.published if text is None else text
-    plain = attack(published, policy, text, use_labels=False)
+    implicit = {k for k in intervals if not ls.printed[k] and sensitive(ls, policy, k)}
+    plain = attack(published, policy, text, use_labels=False, only=implicit)
     out = []
     for key, (lo, hi) in intervals.items():
         truth = ls.values[key]
