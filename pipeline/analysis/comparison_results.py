@@ -36,6 +36,7 @@ from pipeline.analysis.balance_tables import balance_rows, imbalance_counts
 from pipeline.analysis.comparison_effects import effect_rows
 from pipeline.analysis.estimates import month_days
 from pipeline.analysis.frames import cohort_frame
+from pipeline.analysis.per_protocol import per_protocol_rows, switch_days
 from pipeline.analysis.propensity_scores import (
     CohortScore,
     fit_scores,
@@ -216,10 +217,12 @@ def _matched_rows(frame: pd.DataFrame, cfg: EvaluationConfig, analysis: str, *,
                        boot=curves, adjust=adjust, **kwargs)
 
 
-def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
+def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig,
+             switch: pd.Series | None = None
              ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """The primary analysis (``risk_set_weighting``): estimate rows, its KM table with people
-    at risk per arm (None when not estimable) and the weighted stacked frame."""
+    """The primary analysis (``risk_set_weighting``): estimate rows (with its doubly robust
+    companion and, given ``switch`` days per pair unit, the per-protocol contrast), its KM
+    table with people at risk per arm (None when not estimable) and the weighted frame."""
     try:
         rs = risk_set_weights(units, pairs, cfg)
     except RiskSetScoreError as exc:
@@ -237,7 +240,10 @@ def _primary(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
             f"{rs.ess_comparison:.0f}); {rs.n_no_control} treated without an eligible control")
     rows = effect_rows(frame, cfg, PRIMARY, weights_col="weight", cluster_col="cluster",
                        boot=boot, adjust=True, note=note)
-    rows = pd.concat([rows, dr_rows(frame, cfg)], ignore_index=True)
+    parts = [rows, dr_rows(frame, cfg)]
+    if switch is not None:
+        parts.append(per_protocol_rows(frame, switch, cfg))
+    rows = pd.concat(parts, ignore_index=True)
     km = None
     if boot is not None:
         days = [month_days(m) for m in KM_MONTHS]
@@ -321,7 +327,8 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
         estimates.append(_matched_rows(mf, cfg, main, adjust=True))
         weights: dict[str, np.ndarray] = {}
         if cohort == "started":
-            primary_rows, primary_km, primary_frame = _primary(units, pairs, cfg)
+            primary_rows, primary_km, primary_frame = _primary(
+                units, pairs, cfg, switch_days(con, extract_id, cfg))
             estimates.append(primary_rows)
             if primary_km is not None:
                 out["primary_km"] = primary_km

@@ -22,6 +22,7 @@ ESTIMANDS = {"att_started": "the average effect in everyone who started treatmen
 # analyses whose hazard ratio may be primary or a sensitivity analysis: name -> (analysis, measure)
 HR_SOURCES = {
     "weighted_risk_sets": ("weighted_risk_sets", "hr"),
+    "weighted_risk_sets_per_protocol": ("weighted_risk_sets_per_protocol", "hr"),
     "matched": ("matched", "hr"), "weighted_att": ("weighted_att", "hr"),
     "weighted_ate": ("weighted_ate", "hr"), "weighted_ato": ("weighted_ato", "hr"),
     "weighted_att_trimmed": ("weighted_att_trimmed", "hr"),

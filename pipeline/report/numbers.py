@@ -37,6 +37,8 @@ OUTCOME_NAMES = {"stalking_harassment": "stalking or harassment", "any": "any",
                  "violence": "violent"}
 ANALYSIS_LABELS = {
     "weighted_risk_sets": "Everyone who started, weighted within risk sets (main analysis)",
+    "weighted_risk_sets_per_protocol": "Per protocol: comparison people censored when they "
+                                       "start treatment (IPCW)",
     "matched": "Matched comparison (describes the matched only)",
     "weighted_att": "Weighted comparison (ATT)",
     "weighted_ate": "Weighted comparison (ATE)",
@@ -235,6 +237,9 @@ def main_analysis(est: Estimates, cfg: EvaluationConfig) -> str:
 
 
 KM_TABLES = {"weighted_risk_sets": "analysis.primary_km", "matched": "analysis.matched_km"}
+# when the plan makes the per-protocol contrast primary, the headline's risks, RMST and curves
+# come from the intention-to-treat weighted analysis of the same trials (labelled as such)
+COMPANION = {"weighted_risk_sets_per_protocol": "weighted_risk_sets"}
 
 
 def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
@@ -248,10 +253,11 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
     # look); here only whether there is an estimate to judge
     verdict = "inconclusive" if hr["available"] else "not_estimable"
     m = cfg.followup_months[0]
+    side = COMPANION.get(main, main)  # the analysis giving risks, RMST and E-value
     if adjusted:
-        r_t, r_c = est.get(main, f"risk_{m}m", "treated"), est.get(main, f"risk_{m}m",
+        r_t, r_c = est.get(side, f"risk_{m}m", "treated"), est.get(side, f"risk_{m}m",
                                                                     "comparison")
-        rd = _effect(est.get(main, f"rd_{m}m"), policy, "pp")
+        rd = _effect(est.get(side, f"rd_{m}m"), policy, "pp")
     else:
         r_t = est.get("naive", f"km_reoffended_{m}m", "treated")
         r_c = est.get("naive", f"km_reoffended_{m}m", "comparison")
@@ -263,14 +269,14 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
                                                                   cfg.main_family))
     level, reason = W.maryland_level(adjusted=adjusted, balanced=balanced,
                                      matched_in_time=adjusted)
-    ev, ev_ci, mde = (est.get(main, k) for k in ("evalue_hr", "evalue_hr_ci", "mde_hr"))
+    ev, ev_ci, mde = (est.get(side, k) for k in ("evalue_hr", "evalue_hr_ci", "mde_hr"))
     return {
         "analysis": main, "analysis_label": ANALYSIS_LABELS.get(main, main),
         "hr": hr, "verdict": verdict,
         "risk_difference": rd, "months": m, "natural_frequencies": sentence,
         "risk_treated": W.fmt_pct(r_t["estimate"]) if r_t else "–",
         "risk_comparison": W.fmt_pct(r_c["estimate"]) if r_c else "–",
-        "rmst": _effect(est.get(main, f"rmst_diff_{cfg.followup_months[-1]}m"), policy,
+        "rmst": _effect(est.get(side, f"rmst_diff_{cfg.followup_months[-1]}m"), policy,
                         "months") if adjusted else dict(NOT_ESTIMATED),
         "rmst_months": cfg.followup_months[-1],
         "sms_level": level, "sms_reason": reason,
@@ -436,7 +442,7 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
 
 def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
              policy: DisclosurePolicy) -> dict:
-    main = main_analysis(est, cfg)
+    main = COMPANION.get(main_analysis(est, cfg), main_analysis(est, cfg))
     km_table = KM_TABLES.get(main, "analysis.km")
     if read_optional(con, km_table, extract_id) is None:
         km_table = "analysis.km"
@@ -458,7 +464,8 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
                       for arm in ("treated", "comparison")},
                    "rd": _effect(est.get(dr, f"rd_{m}m"), policy, "pp")}
                   for m in cfg.followup_months] if est.has(dr) and main != "naive" else []
-    sensitivity = ["weighted_risk_sets", "matched", "weighted_att", "weighted_ate",
+    sensitivity = ["weighted_risk_sets", "weighted_risk_sets_per_protocol", "matched",
+                   "weighted_att", "weighted_ate",
                    "weighted_ato", "weighted_att_trimmed",
                    "matched_itt", "matched_recorded_outcome",
                    "matched_caliper_0.1", "matched_caliper_0.5", "naive", "naive_adjusted"]

@@ -107,3 +107,32 @@ def test_people_at_risk_count_people_not_person_trials():
     at = distinct_at_risk(frame, [0, 20, 60, 101])
     assert at["comparison"].tolist() == [2, 2, 1, 0]
     assert at["treated"].tolist() == [1, 1, 0, 0]
+
+
+def test_per_protocol_without_switching_equals_the_intention_to_treat_hazard_ratio():
+    from pipeline.analysis.per_protocol import per_protocol_rows
+    from pipeline.survival import fit_cox
+
+    units, pairs = _trials(n_trials=80)
+    f = risk_set_weights(units, pairs, CFG).frame.assign(
+        unit_id=lambda d: d["trial"] + "/" + d["person_key"])
+    itt = fit_cox(f, "time_days", "event", ["treated"], weights_col="weight",
+                  cluster_col="person_key", compute_concordance=False)
+    pp = per_protocol_rows(f, pd.Series(dtype=float), CFG).iloc[0]
+    assert pp["reason"] == ""
+    assert pp["estimate"] == pytest.approx(float(itt.summary.loc["treated", "hr"]), rel=1e-9)
+    assert pp["lower"] == pytest.approx(float(itt.summary.loc["treated", "lower"]), rel=1e-6)
+
+
+def test_per_protocol_censors_switchers():
+    from pipeline.analysis.per_protocol import per_protocol_rows
+
+    units, pairs = _trials(n_trials=80)
+    f = risk_set_weights(units, pairs, CFG).frame.assign(
+        unit_id=lambda d: d["trial"] + "/" + d["person_key"])
+    ctrl = f.loc[f["treated"] == 0, "unit_id"]
+    switch = pd.Series(5.0, index=ctrl.iloc[::3].to_numpy())  # a third start on day 5
+    pp = per_protocol_rows(f, switch, CFG).iloc[0]
+    assert pp["reason"] == "" and "censored" in pp["note"]
+    n_censored = int(pp["note"].split("(")[1].split(" censored")[0])
+    assert n_censored > 0.8 * len(switch) * (f.loc[f["treated"] == 0, "time_days"] > 5).mean()
