@@ -260,6 +260,49 @@ def replicate(scenario: str, index: int, n_people: int) -> dict:
     return out
 
 
+def itt_check(scenario: str, reps: int, n_people: int) -> pd.DataFrame:
+    """The primary analysis is intention-to-treat within the sequential trials: a control who
+    starts treatment later keeps their arm, whereas the truth compares starting with never
+    starting. Per replicate (the study's seeds, calendar time scale): the weighted share of
+    comparison rows whose person starts later, the share of comparison follow-up after that
+    start, and the weighted HR with those rows censored at the start (no IPCW) next to the
+    intention-to-treat one (``--itt-check N``; docs/trial_simulation.md, Notes)."""
+    cfg = headline_config(calendar=True)
+    one = frozenset({"hr"})
+    rows = []
+    for i in range(reps):
+        params = SynthParams(n_people=n_people, seed=SEED_BASE[scenario] + i,
+                             **SCENARIOS[scenario][0])
+        con, extract = build_warehouse(params, cfg)
+        units, pairs = cohort_frames(con, params.extract_id, cfg, "started")
+        con.close()
+        fr = risk_set_weighting.risk_set_weights(units, pairs, cfg).frame
+        tp = extract.truth_persons.set_index("person_key")
+        start = tp["index_date"].where(tp["treated"])
+        ctrl = fr["treated"] == 0
+        after = (fr["person_key"].map(start) - pd.to_datetime(fr["index_date"])).dt.days
+        later = ctrl & after.notna()
+        cut = later & (after < fr["time_days"])
+        pp = fr.copy()
+        pp.loc[cut, "time_days"] = after[cut].clip(lower=0.5)
+        pp.loc[cut, "event"] = 0
+        w = fr["weight"]
+
+        def loghr(frame: pd.DataFrame) -> float:
+            r = effect_rows(frame, cfg, PRIMARY, weights_col="weight", cluster_col="cluster",
+                            measures=one)
+            return float(np.log(r.loc[r["measure"] == "hr", "estimate"].iloc[0]))
+
+        rows.append({
+            "scenario": scenario, "replicate": i,
+            "share_controls_start_later": float(w[later].sum() / w[ctrl].sum()),
+            "share_control_time_after_start": float(
+                (w[cut] * (fr.loc[cut, "time_days"] - after[cut])).sum()
+                / (w[ctrl] * fr.loc[ctrl, "time_days"]).sum()),
+            "itt_log_hr": loghr(fr), "censored_log_hr": loghr(pp)})
+    return pd.DataFrame(rows)
+
+
 # ------------------------------------------------------------------------ summary
 
 
@@ -537,8 +580,17 @@ def notes(summary: pd.DataFrame, reps: pd.DataFrame) -> list[str]:
         + " on the log scale (0 under the null). The time-at-liberty estimate minus the "
         "calendar-time estimate of the same weighted analysis: "
         + ", ".join(f"{sc} {v:+.3f}" for sc, v in shift.items() if np.isfinite(v))
-        + "; custody after index is rare enough on this outcome that the time scale the "
-        "truth ignores moves the mean estimate by much less than the bias target.",
+        + f"; at most {max(abs(v) for v in shift.values() if np.isfinite(v)):.3f}, so the "
+        "time scale the truth ignores is not where any bias below comes from.",
+        "- Intention to treat. The primary analysis lets a comparison person who starts "
+        "treatment later keep their arm (the per-protocol contrast is a separate analysis); "
+        "the truth compares starting with never starting. `--itt-check 6` (6 replicates "
+        "each, the study's seeds, calendar scale) measured how far apart they are: in "
+        "`effect` 4.4% of the weighted comparison arm starts treatment later and 3.8% of its "
+        "follow-up lies after that start; censoring those rows at their start moves the "
+        "log HR by -0.006 on average; in `delayed` 8.5%, 6.9% and -0.009. The "
+        "intention-to-treat estimand is thus about 0.01 closer to the null than the truth "
+        "used here: a small, known part of the bias in the table.",
         "- Standard errors. Under the null scenarios the primary analysis's person-clustered "
         f"robust SE (mean {get('null', PRIMARY, 'mean_model_se'):.3f}) is larger than the "
         f"SD of its estimates ({get('null', PRIMARY, 'empirical_se'):.3f}), so its coverage "
@@ -553,12 +605,22 @@ def notes(summary: pd.DataFrame, reps: pd.DataFrame) -> list[str]:
         "(hence sessions attended by the landmark) falls steeply with the latent risk that "
         "also drives reoffending. The treated-only model adjusts for the index-date "
         "covariates and the clinic assessment (risk rating, personality disorder, psychosis, "
-        "substance misuse), which together carry nearly all of that latent risk, so little "
-        "confounding is left: its false-positive rate is "
-        f"{get('adherence', 'dose', 'rejection_rate'):.1%} with mean log HR per 5 sessions "
-        f"{get('adherence', 'dose', 'mean_log_hr'):+.3f}. If adherence depended on something "
-        "the assessment does not record, the association would be confounded; the report "
-        "prints it as an association, not an effect. With ~80 treated (`small`) the "
+        "substance misuse), which together carry nearly all of that latent risk (the "
+        "generator's latent risk is made of these and the police covariates only): its "
+        f"false-positive rate is {get('adherence', 'dose', 'rejection_rate'):.1%} "
+        f"(target {DOSE_FPR_TARGET:.0%}; binomial MC SE "
+        f"{np.sqrt(0.05 * 0.95 / max(get('adherence', 'dose', 'replicates'), 1)):.1%} "
+        "around 5%) with mean log HR per 5 sessions "
+        f"{get('adherence', 'dose', 'mean_log_hr'):+.3f} (MC SE "
+        f"{get('adherence', 'dose', 'mc_se_bias'):.3f}) and model SE "
+        f"{get('adherence', 'dose', 'mean_model_se'):.3f} against empirical "
+        f"{get('adherence', 'dose', 'empirical_se'):.3f}. Where it exceeds 5% the reasons "
+        "are the ones visible in those numbers: the residual confounding left in the mean "
+        "(the risk rating is a three-level cut of the latent risk, prior offending enters "
+        "linearly) and a robust SE on ~50 events below the spread of the estimates. If "
+        "adherence depended on something the assessment does not record, the association "
+        "would be confounded more; the report prints it as an association, not an effect. "
+        "With ~80 treated (`small`) the "
         "adjusted dose model could not be fitted in "
         f"{dose_ne.get('small', 0)} of {int(per.size().get('small', 0))} replicates "
         "(about 55 people reach the landmark; the pipeline reports `model_not_fitted`).",
@@ -668,10 +730,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep replicates.csv and run only the missing replicates")
     parser.add_argument("--redraw-every", type=int, default=30)
+    parser.add_argument("--itt-check", type=int, default=0, metavar="N",
+                        help="only print the intention-to-treat check on N replicates of "
+                        "`effect` and `delayed` (see itt_check)")
     parser.add_argument("--quick", action="store_true",
                         help="1 replicate of 1,500 people per scenario, one process")
     args = parser.parse_args(argv)
     args.previous_seconds = 0.0
+    if args.itt_check:
+        d = pd.concat([itt_check(sc, args.itt_check, args.people)
+                       for sc in ("effect", "delayed")])
+        d["difference"] = d["itt_log_hr"] - d["censored_log_hr"]
+        print(d.to_string(index=False))
+        print(d.groupby("scenario").mean(numeric_only=True).round(3).to_string())
+        return 0
     if args.quick:
         args.replicates, args.people, args.workers = 1, 1500, 1
     args.out.mkdir(parents=True, exist_ok=True)
