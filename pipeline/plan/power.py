@@ -10,6 +10,8 @@ tests check, as they check the sequential values against a Monte Carlo of the lo
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import optimize, stats
 
@@ -25,10 +27,17 @@ def sequential_power(t: np.ndarray, hr: float, max_events: float, alpha: float =
                      spending: str = "obrien_fleming", ratio: float = 1.0) -> float:
     """Chance of crossing the reduction boundary at one of looks ``t`` if the true HR is ``hr``
     and information fraction 1 means ``max_events`` events."""
-    b = boundaries(np.asarray(t, dtype=float), alpha, spending)
+    b = _boundaries(tuple(np.round(np.asarray(t, dtype=float), 12)), float(alpha), spending)
     drift = abs(np.log(hr)) * np.sqrt(information(max_events, ratio))
     up, _ = crossing_probabilities(b.t, b.z, drift)  # symmetric: reduction = drift upwards
     return float(up.sum())
+
+
+@functools.lru_cache(maxsize=64)
+def _boundaries(t: tuple[float, ...], alpha: float, spending: str):
+    """The plan's boundaries at looks ``t``: they do not depend on the hazard ratio, so a root
+    search over the HR (``detectable_hr``) computes them once, not at every step."""
+    return boundaries(np.asarray(t), alpha, spending)
 
 
 def _equal_looks(looks: int) -> np.ndarray:

@@ -15,8 +15,12 @@ import pandas as pd
 
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import is_suppressed, publish_count, withhold_small_estimates
-from pipeline.report.flow import protect_flow
-from pipeline.report.linked_counts import COUNT_COLUMNS, linked_counts
+from pipeline.report.linked_counts import (
+    COUNT_COLUMNS,
+    linked_counts,
+    published_set,
+    window_key,
+)
 from pipeline.report.numbers import policy_from
 from pipeline.warehouse_io import copy_frame, read_extract, read_optional
 
@@ -26,9 +30,11 @@ QUOTED_COUNT = re.compile(r"(?<![\d.,])\d+(?= (?:units?|people|persons?|events?|
                           r"treated|comparison people)\b)")
 
 
-def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
-                        ) -> pd.DataFrame:
-    """Estimates with every count published and estimates from too few events withheld."""
+def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig,
+                        counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Estimates with every count published and estimates from too few events withheld;
+    ``counts``: the published counts of the same rows from the extract's linked set (default:
+    subgroup levels and dose bands protected with their totals only)."""
     policy = policy_from(cfg)
     est = pd.concat([f for f in frames if f is not None], ignore_index=True)
     # an estimate is withheld when either arm that exists has too few events, or when the
@@ -43,7 +49,7 @@ def published_estimates(frames: list[pd.DataFrame | None], cfg: EvaluationConfig
         from pipeline.analysis.estimability import explain
 
         out["reason_text"] = [explain(r) if r else "" for r in out["reason"].fillna("")]
-    published = linked_counts(est, policy)  # subgroup levels and dose bands with totals
+    published = counts if counts is not None else linked_counts(est, policy)
     for col in COUNT_COLUMNS:
         out[col] = published[col].to_numpy()
     # notes may quote counts (e.g. units trimmed): small ones become the suppressed label
@@ -57,20 +63,21 @@ def export_summaries(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evalu
     """Write the summary tables as CSV and Parquet into ``folder``; returns rows per table."""
     policy = policy_from(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    flow = read_extract(con, "analysis.cohort_flow", extract_id)
+    # the same linked published set as the report: one protection for every table
+    pub = published_set(con, extract_id, policy)
     tables = {
         "estimates": published_estimates(
             [read_optional(con, "analysis.survival_estimates", extract_id),
-             read_optional(con, "analysis.comparison_estimates", extract_id)], cfg),
-        "flow": pd.concat([protect_flow(g.sort_values("step_no"), policy)
-                           .assign(cohort=c, arm=a)
-                           for (c, a), g in flow.groupby(["cohort", "arm"])],
+             read_optional(con, "analysis.comparison_estimates", extract_id)], cfg,
+            counts=pub.estimates),
+        "flow": pd.concat([f.assign(cohort=c, arm=a) for (c, a), f in sorted(pub.flow.items())],
                           ignore_index=True),
     }
     props = read_extract(con, "analysis.window_proportions", extract_id)
     tables["window_proportions"] = pd.DataFrame({
         "months": props["months"], "arm": props["arm"],
-        **{c: [publish_count(int(v), policy) for v in props[c]]
+        **{c: [pub.result.published.get(window_key(m, a, c), publish_count(int(v), policy))
+               for m, a, v in zip(props["months"], props["arm"], props[c], strict=True)]
            for c in ("n", "events", "offences")}})
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")

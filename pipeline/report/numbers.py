@@ -18,15 +18,24 @@ from pipeline.disclosure import (
     DisclosurePolicy,
     is_suppressed,
     protect_rate,
-    protect_table,
     publish_count,
 )
 from pipeline.plan.multiplicity import holm
 from pipeline.plan.spec import HR_SOURCES
 from pipeline.report import wording as W
-from pipeline.report.flow import protect_flow
 from pipeline.report.history import sequential_section
-from pipeline.report.linked_counts import linked_counts
+from pipeline.report.linked_counts import (
+    COMPLETED,
+    MATCH_CONTROLS,
+    MATCH_MATCHED,
+    MATCH_TREATED,
+    MATCH_UNMATCHED,
+    PublishedSet,
+    arm_key,
+    linked_counts,
+    published_set,
+    window_key,
+)
 from pipeline.report.provenance import provenance
 from pipeline.report.sentences import build_text
 from pipeline.report.target_trial import specification
@@ -100,29 +109,24 @@ class Estimates:
                 for k, v in row.items()}
 
 
-def _flow(con, extract_id, policy) -> dict:
+def _flow(pub: PublishedSet) -> dict:
     """The participant flow of the main cohort, extended by completion (treated) and matching
-    (comparison) when those counts and their complements are publishable."""
-    flow = read_extract(con, "analysis.cohort_flow", extract_id)
-    flow = flow[flow["cohort"] == "started"].sort_values(["arm", "step_no"])
-    out = {arm: protect_flow(flow[flow["arm"] == arm], policy).to_dict("records")
-           for arm in ("treated", "comparison")}
-    completed, cohort = con.execute(
-        "SELECT count(*) FILTER (WHERE p.completed), count(*) FROM analysis.units u "
-        "JOIN analysis.persons p USING (extract_id, person_key) WHERE u.extract_id = ? "
-        "AND u.cohort = 'started' AND u.arm = 'treated'", [extract_id]).fetchone()
-    extra = {"treated": ("completed", "Completed treatment", completed, cohort)}
-    summary = read_optional(con, "analysis.match_summary", extract_id)
-    if summary is not None:
-        s = summary[(summary["cohort"] == "started") & (summary["analysis"] == "matched")]
-        pool = int(flow.loc[flow["arm"] == "comparison", "n"].iloc[-1])
-        if len(s):
-            extra["comparison"] = ("matched", "Matched to a treated person",
-                                   int(s["n_controls_used"].iloc[0]), pool)
-    for arm, (step, label, n, of) in extra.items():
-        if not any(is_suppressed(v, policy) for v in (n, of - n)):
-            out[arm].append({"step": step, "label": label, "n": publish_count(n, policy)})
+    (comparison) when those counts are publishable; every count comes from the extract's
+    linked published set, so no step can be recovered from another table's numbers."""
+    out = {arm: pub.flow[("started", arm)].to_dict("records")
+           for arm in ("treated", "comparison") if ("started", arm) in pub.flow}
+    extra = {"treated": ("completed", "Completed treatment", COMPLETED),
+             "comparison": ("matched", "Matched to a treated person", MATCH_CONTROLS)}
+    for arm, (step, label, key) in extra.items():
+        text = pub.result.published.get(key)
+        if arm in out and text is not None and _is_number(text):
+            out[arm].append({"step": step, "label": label, "n": text})
     return out
+
+
+def _is_number(text: str) -> bool:
+    """A published count that is a number, not a suppression label."""
+    return str(text).replace(",", "").isdigit()
 
 
 INTERACTION_LABELS = {"subgroup:srp_type": "typology", "subgroup:risk_rating": "risk level",
@@ -132,15 +136,13 @@ TABLE_LABELS = {"police_persons": "Police: people", "police_offences": "Police: 
                 "clinic_referrals": "Clinic: referrals", "clinic_sessions": "Clinic: sessions"}
 
 
-def _data_quality(con, extract_id: str, policy: DisclosurePolicy) -> dict:
-    """Rows received, loaded, set aside and rejected per file (complementary suppression so
-    that no small count can be recovered from the totals), rules broken, linkage rate."""
+def _data_quality(con, extract_id: str, policy: DisclosurePolicy, pub: PublishedSet) -> dict:
+    """Rows received, loaded, set aside and rejected per file, rules broken, linkage rate; the
+    counts are the linked published set's (protected together with the flow and estimates)."""
     from pipeline.ingest.quality import data_quality_summary
 
     dq = data_quality_summary(con, extract_id)
-    counts = pd.DataFrame({t: {"loaded": v["loaded"], "quarantined": v["quarantined"],
-                               "rejected": v["rejected"]} for t, v in dq["tables"].items()}).T
-    published = protect_table(counts.astype(int), policy).published
+    published = pub.data_quality
     rows = [{"file": TABLE_LABELS.get(t, t), "received": r["Total"], "loaded": r["loaded"],
              "quarantined": r["quarantined"], "rejected": r["rejected"]}
             for t, r in published.iterrows() if t != "Total"]
@@ -154,7 +156,8 @@ def _data_quality(con, extract_id: str, policy: DisclosurePolicy) -> dict:
         "reconciles": bool(dq["reconciles"]),
         "linkage_percent": protect_rate(link["linked_people"], link["clinic_people"], policy)
         if link["clinic_people"] else "–",
-        "rules": [{"rule": rule, "rows_n": publish_count(n, policy)} for rule, n in rules[:8]],
+        "rules": [{"rule": rule, "rows_n": pub.rules.get(rule, publish_count(n, policy))}
+                  for rule, n in rules[:8]],
         "rules_more_n": publish_count(max(len(rules) - 8, 0), policy)}
 
 
@@ -204,7 +207,8 @@ def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> 
             "value": est, "lower": lo, "upper": hi}
 
 
-def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
+def _proportions(props: pd.DataFrame, policy: DisclosurePolicy,
+                 pub: PublishedSet | None = None) -> list[dict]:
     """Window proportions per arm; a row with nobody followed for the whole window says so
     instead of printing a share of nobody."""
     rows = []
@@ -215,11 +219,17 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy) -> list[dict]:
                          "lower": "–", "upper": "–", "per_100": "none followed",
                          "followed": False})
             continue
+        def text(col: str, value: int, months=int(r.months), arm=r.arm) -> str:
+            key = window_key(months, arm, col)
+            return pub.result.published.get(key, publish_count(value, policy)) if pub \
+                else publish_count(value, policy)
+
+        n_text, ev_text = text("n", int(r.n)), text("events", int(r.events))
         small = is_suppressed(r.n, policy) or is_suppressed(r.events, policy) or \
-            is_suppressed(r.n - r.events, policy)
+            is_suppressed(r.n - r.events, policy) or not n_text.replace(",", "").isdigit() \
+            or not ev_text.replace(",", "").isdigit()
         rows.append({
-            "months": int(r.months), "arm": r.arm, "n": publish_count(int(r.n), policy),
-            "events_n": publish_count(int(r.events), policy),
+            "months": int(r.months), "arm": r.arm, "n": n_text, "events_n": ev_text,
             "percent": "withheld" if small else W.fmt_pct(r.proportion),
             "lower": "withheld" if small else W.fmt_pct(r.lower),
             "upper": "withheld" if small else W.fmt_pct(r.upper),
@@ -247,7 +257,8 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
     """The summary page's numbers: the main analysis, verdict, natural frequencies, E-value."""
     main = main_analysis(est, cfg)
     adjusted = main != "naive"
-    hr_row = est.get(main, "hr") if adjusted else est.get("naive", "hr_adjusted")
+    hr_measure = "hr" if adjusted else "hr_adjusted"
+    hr_row = est.get(main, hr_measure)
     hr = _effect(hr_row, policy)
     # the verdict itself follows the analysis plan (build_numbers sets it from the sequential
     # look); here only whether there is an estimate to judge
@@ -284,8 +295,8 @@ def _headline(est: Estimates, cfg: EvaluationConfig, policy: DisclosurePolicy,
         "evalue_ci": W.fmt_ratio(ev_ci["estimate"]) if ev_ci else "–",
         "mde_hr": W.fmt_ratio(mde["estimate"]) if mde else "–",
         "mde_value": round(mde["estimate"], 4) if mde and W.is_num(mde["estimate"]) else None,
-        "n_treated": publish_count(int(hr_row["n_treated"]), policy) if hr_row else "–",
-        "n_comparison": publish_count(int(hr_row["n_comparison"]), policy) if hr_row else "–",
+        "n_treated": est.count(main, hr_measure, "n_treated", policy) if hr_row else "–",
+        "n_comparison": est.count(main, hr_measure, "n_comparison", policy) if hr_row else "–",
     }
 
 
@@ -312,6 +323,7 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
                   cfg: EvaluationConfig) -> dict:
     """Assemble the document from the analysis tables, applying disclosure control."""
     policy = policy_from(cfg)
+    pub = published_set(con, extract_id, policy)  # every count, protected as one linked set
     units = read_extract(con, "analysis.units", extract_id)
     units = units[units["cohort"] == "started"]
     n_treated = int((units["arm"] == "treated").sum())
@@ -329,19 +341,21 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
                     "grace_months": round(cfg.grace_days / W.DAYS_PER_MONTH),
                     "custody_time_at_risk": cfg.custody_time_at_risk,
                     "followup_months": list(cfg.followup_months)},
-        "cohort": {"treated_n": publish_count(n_treated, policy),
-                   "comparison_n": publish_count(n_comparison, policy),
+        "cohort": {"treated_n": pub.result.published.get(arm_key("started", "treated"),
+                                                          publish_count(n_treated, policy)),
+                   "comparison_n": pub.result.published.get(
+                       arm_key("started", "comparison"), publish_count(n_comparison, policy)),
                    "shortfall_n": publish_count(max(cfg.min_treated - n_treated, 0), policy)},
-        "flow": _flow(con, extract_id, policy),
-        "data_quality": _data_quality(con, extract_id, policy),
+        "flow": _flow(pub),
+        "data_quality": _data_quality(con, extract_id, policy, pub),
         "figures": {},
     }
     if not sufficient:
         doc["text"] = build_text(doc, cfg)
         return doc
     est = Estimates(read_optional(con, "analysis.survival_estimates", extract_id),
-                    read_optional(con, "analysis.comparison_estimates", extract_id),
-                    policy=policy)
+                    read_optional(con, "analysis.comparison_estimates", extract_id))
+    est.counts = pub.estimates  # same concatenation, counts from the linked set
     balance = read_optional(con, "analysis.balance", extract_id)
     if balance is not None and "cohort" in balance.columns:
         balance = balance[balance["cohort"] == "started"]
@@ -368,8 +382,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     if not doc["summary"]["hr"]["available"]:  # withheld or not estimable: no verdict on it
         doc["summary"]["verdict"] = "not_estimable"
     doc["comparability"] = _comparability(con, extract_id, balance, policy, threshold,
-                                          doc["summary"]["analysis"])
-    doc["results"] = _results(con, extract_id, cfg, est, policy)
+                                          doc["summary"]["analysis"], pub)
+    doc["results"] = _results(con, extract_id, cfg, est, policy, pub)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
     doc["jdl"] = _jdl(con, extract_id, cfg, policy)
@@ -400,7 +414,8 @@ def _jdl(con, extract_id: str, cfg: EvaluationConfig, policy: DisclosurePolicy) 
 
 
 def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
-                   policy: DisclosurePolicy, threshold: float, main: str = "naive") -> dict:
+                   policy: DisclosurePolicy, threshold: float, main: str = "naive",
+                   pub: PublishedSet | None = None) -> dict:
     """Balance table rows and the covariates the main analysis leaves imbalanced."""
     out: dict = {"available": balance is not None}
     if balance is None:
@@ -425,14 +440,17 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
         if len(s):
             s = s.iloc[0]
             unmatched = int(s["n_treated"] - s["n_matched"])
-            share_ok = not any(is_suppressed(v, policy) for v in (unmatched,
-                                                                   int(s["n_matched"])))
+            values = {MATCH_TREATED: int(s["n_treated"]), MATCH_MATCHED: int(s["n_matched"]),
+                      MATCH_UNMATCHED: unmatched, MATCH_CONTROLS: int(s["n_controls_used"])}
+            text = {k: (pub.result.published.get(k) if pub else None)
+                    or publish_count(v, policy) for k, v in values.items()}
+            share_ok = all(text[k].replace(",", "").isdigit()
+                           for k in (MATCH_MATCHED, MATCH_UNMATCHED))
             out["matching"] = {
-                "treated_n": publish_count(int(s["n_treated"]), policy),
-                "matched_n": publish_count(int(s["n_matched"]), policy),
-                "unmatched_n": publish_count(unmatched, policy),
+                "treated_n": text[MATCH_TREATED], "matched_n": text[MATCH_MATCHED],
+                "unmatched_n": text[MATCH_UNMATCHED],
                 "unmatched_percent": W.fmt_pct(unmatched / s["n_treated"]) if share_ok else "–",
-                "controls_n": publish_count(int(s["n_controls_used"]), policy)}
+                "controls_n": text[MATCH_CONTROLS]}
     overlap = read_optional(con, "analysis.overlap", extract_id)
     if overlap is not None:
         share = overlap[(overlap["cohort"] == "started") & (overlap["stat"] == "share_outside")]
@@ -441,7 +459,8 @@ def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
 
 
 def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
-             policy: DisclosurePolicy) -> dict:
+             policy: DisclosurePolicy,
+             pub: PublishedSet | None = None) -> dict:
     main = COMPANION.get(main_analysis(est, cfg), main_analysis(est, cfg))
     km_table = KM_TABLES.get(main, "analysis.km")
     if read_optional(con, km_table, extract_id) is None:
@@ -489,7 +508,7 @@ def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
     return {
         "analysis": main, "km_source": km_table.split(".")[1],
         "windows": windows, "dr_windows": dr_windows,
-        "proportions": _proportions(props, policy),
+        "proportions": _proportions(props, policy, pub),
         "hr_rows": hr_rows, "subgroups": subgroup_rows, "treated_only": treated_only,
         "landmark_days": cfg.landmark_days,
         "same_victim": {arm: _effect(est.get("naive", "same_victim_share", arm), policy,
