@@ -10,33 +10,35 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
-import pandas as pd
 
-from pipeline.analysis.estimability import explain
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import (
     DisclosurePolicy,
-    is_suppressed,
-    protect_rate,
     publish_count,
 )
 from pipeline.plan.multiplicity import holm
 from pipeline.plan.spec import HR_SOURCES
 from pipeline.report import wording as W
+from pipeline.report.estimate_format import (
+    NOT_ESTIMATED,
+    Estimates,
+    _effect,
+    _proportions,
+    _withheld,
+)
 from pipeline.report.history import sequential_section
 from pipeline.report.linked_counts import (
-    COMPLETED,
-    MATCH_CONTROLS,
-    MATCH_MATCHED,
-    MATCH_TREATED,
-    MATCH_UNMATCHED,
     PublishedSet,
     arm_key,
-    linked_counts,
     published_set,
-    window_key,
 )
 from pipeline.report.provenance import provenance
+from pipeline.report.sections import (
+    comparability_section,
+    data_quality_section,
+    flow_section,
+    jdl_section,
+)
 from pipeline.report.sentences import build_text
 from pipeline.report.target_trial import specification
 from pipeline.report.unmatched import unmatched_in_words
@@ -71,171 +73,9 @@ def policy_from(cfg: EvaluationConfig) -> DisclosurePolicy:
     return DisclosurePolicy.from_mapping(cfg.disclosure)
 
 
-class Estimates:
-    """Lookup over the tidy estimates tables (survival and comparison); ``counts`` holds the
-    published text of every row's counts (``linked_counts``: subgroup levels and dose bands
-    protected together with their totals)."""
-
-    def __init__(self, *frames: pd.DataFrame | None,
-                 policy: DisclosurePolicy | None = None) -> None:
-        parts = [f for f in frames if f is not None]
-        self.frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["analysis", "measure", "arm"])
-        self.counts = linked_counts(self.frame, policy) if policy is not None and len(
-            self.frame) else None
-
-    def count(self, analysis: str, measure: str, column: str, policy: DisclosurePolicy,
-              arm: str = "") -> str:
-        """The published text of one count of one row."""
-        f = self.frame
-        rows = f.index[(f["analysis"] == analysis) & (f["measure"] == measure)
-                       & (f["arm"].fillna("") == arm)]
-        if self.counts is not None and len(rows):
-            return str(self.counts.loc[rows[0], column])
-        row = self.get(analysis, measure, arm)
-        return publish_count(int(row[column]), policy) if row else "–"
-
-    def has(self, analysis: str) -> bool:
-        return bool((self.frame["analysis"] == analysis).any())
-
-    def get(self, analysis: str, measure: str, arm: str = "") -> dict | None:
-        f = self.frame
-        rows = f[(f["analysis"] == analysis) & (f["measure"] == measure)
-                 & (f["arm"].fillna("") == arm)]
-        if rows.empty:
-            return None
-        row = rows.iloc[0].to_dict()
-        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                for k, v in row.items()}
-
-
-def _flow(pub: PublishedSet) -> dict:
-    """The participant flow of the main cohort, extended by completion (treated) and matching
-    (comparison) when those counts are publishable; every count comes from the extract's
-    linked published set, so no step can be recovered from another table's numbers."""
-    out = {arm: pub.flow[("started", arm)].to_dict("records")
-           for arm in ("treated", "comparison") if ("started", arm) in pub.flow}
-    extra = {"treated": ("completed", "Completed treatment", COMPLETED),
-             "comparison": ("matched", "Matched to a treated person", MATCH_CONTROLS)}
-    for arm, (step, label, key) in extra.items():
-        text = pub.result.published.get(key)
-        if arm in out and text is not None and _is_number(text):
-            out[arm].append({"step": step, "label": label, "n": text})
-    return out
-
-
-def _is_number(text: str) -> bool:
-    """A published count that is a number, not a suppression label."""
-    return str(text).replace(",", "").isdigit()
-
-
 INTERACTION_LABELS = {"subgroup:srp_type": "typology", "subgroup:risk_rating": "risk level",
                       "subgroup:victim_relationship": "relationship to the victim",
                       "subgroup:site": "site", "dose:sessions": "sessions attended"}
-TABLE_LABELS = {"police_persons": "Police: people", "police_offences": "Police: offences",
-                "clinic_referrals": "Clinic: referrals", "clinic_sessions": "Clinic: sessions"}
-
-
-def _data_quality(con, extract_id: str, policy: DisclosurePolicy, pub: PublishedSet) -> dict:
-    """Rows received, loaded, set aside and rejected per file, rules broken, linkage rate; the
-    counts are the linked published set's (protected together with the flow and estimates)."""
-    from pipeline.ingest.quality import data_quality_summary
-
-    dq = data_quality_summary(con, extract_id)
-    published = pub.data_quality
-    rows = [{"file": TABLE_LABELS.get(t, t), "received": r["Total"], "loaded": r["loaded"],
-             "quarantined": r["quarantined"], "rejected": r["rejected"]}
-            for t, r in published.iterrows() if t != "Total"]
-    total = published.loc["Total"]
-    link = dq["linkage"]
-    rules = sorted(dq["quarantined_by_rule"].items(), key=lambda kv: (-kv[1], kv[0]))
-    return {
-        "rows": rows,
-        "total": {"received": total["Total"], "loaded": total["loaded"],
-                  "quarantined": total["quarantined"], "rejected": total["rejected"]},
-        "reconciles": bool(dq["reconciles"]),
-        "linkage_percent": protect_rate(link["linked_people"], link["clinic_people"], policy)
-        if link["clinic_people"] else "–",
-        "rules": [{"rule": rule, "rows_n": pub.rules.get(rule, publish_count(n, policy))}
-                  for rule, n in rules[:8]],
-        "rules_more_n": publish_count(max(len(rules) - 8, 0), policy)}
-
-
-def _withheld(row: dict | None, policy: DisclosurePolicy) -> bool:
-    """An estimate is withheld when either arm has fewer events than the policy allows."""
-    if row is None:
-        return True
-    if str(row.get("note") or "").startswith("withheld"):  # flagged by the analysis itself
-        return True
-    arms = (("n_treated", "events_treated"), ("n_comparison", "events_comparison"))
-    events = [row.get(e) for n, e in arms if row.get(n)]  # arms that exist in this analysis
-    return any(e is not None and e < policy.min_events_for_estimate for e in events)
-
-
-NOT_ESTIMATED = {"estimate": "not estimated", "ci": "not run for this extract", "p": "–",
-                 "available": False, "reason": "this analysis was not run for this extract"}
-
-
-def _effect(row: dict | None, policy: DisclosurePolicy, kind: str = "ratio") -> dict:
-    """Formatted estimate with CI and p; 'not estimable' with the plain-language reason when
-    the analysis layer could not estimate it, 'withheld' when built on too few events."""
-    if row is None:
-        return dict(NOT_ESTIMATED)
-    if row.get("reason") or row.get("estimate") is None:
-        why = explain(row.get("reason") or "non_finite_result")
-        return {"estimate": "not estimable", "ci": why, "p": "–", "available": False,
-                "reason": why}
-    if _withheld(row, policy):
-        why = (f"there were fewer than {policy.min_events_for_estimate} reoffences in a group"
-               if not str(row.get("note") or "").startswith("withheld")
-               else str(row["note"]).split(";")[0].removeprefix("withheld: "))
-        return {"estimate": "withheld", "ci": why, "p": "–", "available": False,
-                "reason": why}
-    fmt = {"ratio": W.fmt_ratio, "pp": W.fmt_pp, "months": W.fmt_months,
-           "pct": W.fmt_pct}[kind]
-    est, lo, hi = row["estimate"], row.get("lower"), row.get("upper")
-    if kind == "months":
-        ci = f"{W.fmt_months(lo)} to {W.fmt_months(hi)} months"
-        return {"estimate": f"{W.fmt_months(est)} months", "ci": ci,
-                "p": W.fmt_p(row.get("p")), "available": True, "value": est, "lower": lo,
-                "upper": hi}
-    elif kind == "pp":
-        ci = f"{W.fmt_pp(lo)} to {W.fmt_pp(hi)}"
-    else:
-        ci = f"{fmt(lo)} to {fmt(hi)}"
-    return {"estimate": fmt(est), "ci": ci, "p": W.fmt_p(row.get("p")), "available": True,
-            "value": est, "lower": lo, "upper": hi}
-
-
-def _proportions(props: pd.DataFrame, policy: DisclosurePolicy,
-                 pub: PublishedSet | None = None) -> list[dict]:
-    """Window proportions per arm; a row with nobody followed for the whole window says so
-    instead of printing a share of nobody."""
-    rows = []
-    for r in props.sort_values(["months", "arm"], ascending=[True, False]).itertuples():
-        if int(r.n) == 0:
-            rows.append({"months": int(r.months), "arm": r.arm, "n": publish_count(0, policy),
-                         "events_n": publish_count(0, policy), "percent": "none followed",
-                         "lower": "–", "upper": "–", "per_100": "none followed",
-                         "followed": False})
-            continue
-        def text(col: str, value: int, months=int(r.months), arm=r.arm) -> str:
-            key = window_key(months, arm, col)
-            return pub.result.published.get(key, publish_count(value, policy)) if pub \
-                else publish_count(value, policy)
-
-        n_text, ev_text = text("n", int(r.n)), text("events", int(r.events))
-        small = is_suppressed(r.n, policy) or is_suppressed(r.events, policy) or \
-            is_suppressed(r.n - r.events, policy) or not n_text.replace(",", "").isdigit() \
-            or not ev_text.replace(",", "").isdigit()
-        rows.append({
-            "months": int(r.months), "arm": r.arm, "n": n_text, "events_n": ev_text,
-            "percent": "withheld" if small else W.fmt_pct(r.proportion),
-            "lower": "withheld" if small else W.fmt_pct(r.lower),
-            "upper": "withheld" if small else W.fmt_pct(r.upper),
-            "per_100": "withheld" if small or is_suppressed(int(r.offences), policy)
-            else f"{r.offences_per_100:.1f}", "followed": True})
-    return rows
 
 
 def main_analysis(est: Estimates, cfg: EvaluationConfig) -> str:
@@ -346,8 +186,8 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
                    "comparison_n": pub.result.published.get(
                        arm_key("started", "comparison"), publish_count(n_comparison, policy)),
                    "shortfall_n": publish_count(max(cfg.min_treated - n_treated, 0), policy)},
-        "flow": _flow(pub),
-        "data_quality": _data_quality(con, extract_id, policy, pub),
+        "flow": flow_section(pub),
+        "data_quality": data_quality_section(con, extract_id, policy, pub),
         "figures": {},
     }
     if not sufficient:
@@ -381,81 +221,13 @@ def build_numbers(con: duckdb.DuckDBPyConnection, extract_id: str,
     doc["summary"]["verdict"] = doc["sequential"]["verdict"]
     if not doc["summary"]["hr"]["available"]:  # withheld or not estimable: no verdict on it
         doc["summary"]["verdict"] = "not_estimable"
-    doc["comparability"] = _comparability(con, extract_id, balance, policy, threshold,
+    doc["comparability"] = comparability_section(con, extract_id, balance, policy, threshold,
                                           doc["summary"]["analysis"], pub)
     doc["results"] = _results(con, extract_id, cfg, est, policy, pub)
     doc["text"] = build_text(doc, cfg, unmatched_in_words(con, extract_id, cfg))
     doc["target_trial"] = specification(cfg, doc["outcome"]["name"])
-    doc["jdl"] = _jdl(con, extract_id, cfg, policy)
+    doc["jdl"] = jdl_section(con, extract_id, cfg, policy)
     return doc
-
-
-def _jdl(con, extract_id: str, cfg: EvaluationConfig, policy: DisclosurePolicy) -> dict:
-    """The Justice Data Lab-compatible block (protected values, sentences, footnotes)."""
-    from pipeline.ingest.load import extraction_date
-    from pipeline.report.jdl_text import jdl_text
-
-    rows = read_optional(con, "analysis.jdl_estimates", extract_id)
-    if rows is None or rows.empty:
-        return {"available": False}
-    out = jdl_text(rows, cfg, extraction_date(con, extract_id), policy)
-    names = {"stalking_harassment": "Stalking or harassment", "any": "Any offence"}
-    out["rows"] = [
-        {"family": names.get(fam, fam.replace("_", " ")),
-         "measure": "Proven reoffending rate" if m == "rate" else "Proven reoffences per person",
-         **{arm: block[m][arm] for arm in ("treated", "comparison", "difference")}}
-        for fam, block in sorted(out["published"].items(),
-                                 key=lambda kv: kv[0] != cfg.main_family)
-        for m in ("rate", "frequency")]
-    order = sorted(out["sentences"], key=lambda fam: fam != cfg.main_family)  # main first
-    out["paragraphs"] = [out["sentences"][fam] for fam in order]
-    out["available"] = True
-    return out
-
-
-def _comparability(con, extract_id: str, balance: pd.DataFrame | None,
-                   policy: DisclosurePolicy, threshold: float, main: str = "naive",
-                   pub: PublishedSet | None = None) -> dict:
-    """Balance table rows and the covariates the main analysis leaves imbalanced."""
-    out: dict = {"available": balance is not None}
-    if balance is None:
-        return out
-    wide = balance.pivot_table(index="covariate", columns="method", values="smd",
-                               aggfunc="first")
-    rows = []
-    for cov in wide.index:
-        row = {"covariate": W.covariate_label(cov)}
-        for method in ("before", "weighted_risk_sets", "matched"):
-            v = wide.loc[cov].get(method) if method in wide.columns else None
-            row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
-        rows.append(row)
-    after = balance[balance["method"] == main] if main != "naive" else \
-        balance[balance["method"].isin(["weighted_risk_sets", "matched"])]
-    flagged = sorted(after.loc[after["smd"].abs() > threshold, "covariate"].unique())
-    out.update({"rows": rows, "imbalanced": [W.covariate_label(c) for c in flagged],
-                "all_balanced": not flagged})
-    summary = read_optional(con, "analysis.match_summary", extract_id)
-    if summary is not None:
-        s = summary[(summary["cohort"] == "started") & (summary["analysis"] == "matched")]
-        if len(s):
-            s = s.iloc[0]
-            unmatched = int(s["n_treated"] - s["n_matched"])
-            values = {MATCH_TREATED: int(s["n_treated"]), MATCH_MATCHED: int(s["n_matched"]),
-                      MATCH_UNMATCHED: unmatched, MATCH_CONTROLS: int(s["n_controls_used"])}
-            text = {k: (pub.result.published.get(k) if pub else None)
-                    or publish_count(v, policy) for k, v in values.items()}
-            share_ok = all(text[k].replace(",", "").isdigit()
-                           for k in (MATCH_MATCHED, MATCH_UNMATCHED))
-            out["matching"] = {
-                "treated_n": text[MATCH_TREATED], "matched_n": text[MATCH_MATCHED],
-                "unmatched_n": text[MATCH_UNMATCHED],
-                "unmatched_percent": W.fmt_pct(unmatched / s["n_treated"]) if share_ok else "–",
-                "controls_n": text[MATCH_CONTROLS]}
-    overlap = read_optional(con, "analysis.overlap", extract_id)
-    if overlap is not None:
-        share = overlap[(overlap["cohort"] == "started") & (overlap["stat"] == "share_outside")]
-        out["outside_support"] = {r.arm: W.fmt_pct(r.value) for r in share.itertuples()}
-    return out
 
 
 def _results(con, extract_id: str, cfg: EvaluationConfig, est: Estimates,
