@@ -30,6 +30,22 @@ SEQ_COLUMNS = ["look", "information_fraction", "z", "boundary_z", "alpha_spent",
                "crossed", "decision", "decided_at_look", "after_final", "final", "verdict"]
 
 
+# analyses whose comparison arm counts person-trials with weights: their raw event count is
+# not the information of the log hazard ratio, so the look uses effective events instead
+WEIGHTED_ANALYSES = frozenset({"weighted_risk_sets", "weighted_risk_sets_per_protocol",
+                               "weighted_att", "weighted_ate", "weighted_att_trimmed"})
+
+
+def effective_events(lower: float, upper: float, fallback: float) -> float:
+    """Events a one-to-one comparison would need for the same precision: the information of
+    the log HR is 1/SE^2 and a 1:1 comparison's is events/4 (Schoenfeld), so 4/SE^2, with the
+    SE read off the 95% CI. ``fallback`` when the CI is not finite."""
+    if not (np.isfinite(lower) and np.isfinite(upper)) or lower <= 0 or upper <= lower:
+        return fallback
+    se = (np.log(upper) - np.log(lower)) / (2 * 1.959964)
+    return float(4.0 / se**2)
+
+
 def _hr_row(con, extract_id: str, analysis: str, measure: str) -> dict | None:
     for table in ("analysis.comparison_estimates", "analysis.survival_estimates"):
         if not table_exists(con, table):
@@ -67,12 +83,15 @@ def look_facts(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationC
         return float(v) if v is not None and np.isfinite(v) else np.nan
 
     reason = str(row.get("reason") or "") if row else "not_run"
+    events = num("events_treated") + num("events_comparison")
+    if plan.primary_analysis in WEIGHTED_ANALYSES and not reason:
+        events = effective_events(num("lower"), num("upper"), events)
     return {"extraction_date": pd.Timestamp(date[0]).date() if date else None,
             "plan_sha256": plan.sha256, "plan": json.dumps(plan.as_json(), sort_keys=True),
             "estimate": np.nan if reason else num("estimate"),
             "lower": np.nan if reason else num("lower"),
             "upper": np.nan if reason else num("upper"),
-            "events": num("events_treated") + num("events_comparison"),
+            "events": events,
             "events_treated": num("events_treated"),
             "events_comparison": num("events_comparison"),
             "n_treated": num("n_treated"), "n_comparison": num("n_comparison"),

@@ -38,9 +38,11 @@ def sequential_text(seq: dict) -> str:
         text += ("The planned final analysis has already been made; this extract updates the "
                  "estimate but is not a further test.")
     else:
-        text += (f"This is look {seq['look']}, with {seq['events_n']} of the planned "
-                 f"{seq['planned_events_n']} reoffences ({seq['information_percent']} of the "
-                 "planned information). ")
+        text += (f"This is look {seq['look']}, with information worth {seq['events_n']} of "
+                 f"the planned {seq['planned_events_n']} reoffences "
+                 f"({seq['information_percent']} of the planned information; for a weighted "
+                 "comparison, the reoffences a one-to-one comparison would need for the same "
+                 "precision). ")
         if seq["boundary_low"] != "none":
             text += (f"At this look a reduction is shown only if the hazard ratio is below "
                      f"{seq['boundary_low']} (an increase: above {seq['boundary_high']}).")

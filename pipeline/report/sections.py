@@ -102,12 +102,19 @@ def comparability_section(con, extract_id: str, balance: pd.DataFrame | None,
         return out
     wide = balance.pivot_table(index="covariate", columns="method", values="smd",
                                aggfunc="first")
+    main_rows = balance[balance["method"] == main].set_index("covariate")
+    extra = {(cov, stat): main_rows.at[cov, stat] for cov in main_rows.index
+             for stat in ("variance_ratio", "ks") if stat in main_rows.columns}
     rows = []
     for cov in wide.index:
         row = {"covariate": W.covariate_label(cov)}
         for method in ("before", "weighted_risk_sets", "matched"):
             v = wide.loc[cov].get(method) if method in wide.columns else None
-            row[method] = f"{v:.2f}" if v is not None and np.isfinite(v) else "–"
+            row[method] = _two_decimals(v)
+        # the main analysis as cobalt reports it: variance ratio and Kolmogorov-Smirnov too
+        for stat in ("variance_ratio", "ks"):
+            v = extra.get((cov, stat)) if main != "naive" else None
+            row[f"main_{stat}"] = _two_decimals(v)
         rows.append(row)
     after = balance[balance["method"] == main] if main != "naive" else \
         balance[balance["method"].isin(["weighted_risk_sets", "matched"])]
@@ -136,3 +143,11 @@ def comparability_section(con, extract_id: str, balance: pd.DataFrame | None,
         share = overlap[(overlap["cohort"] == "started") & (overlap["stat"] == "share_outside")]
         out["outside_support"] = {r.arm: W.fmt_pct(r.value) for r in share.itertuples()}
     return out
+
+
+def _two_decimals(v) -> str:
+    """A balance statistic with two decimals; '–' where it does not apply (e.g. the variance
+    ratio of a binary characteristic)."""
+    if v is None or not np.isfinite(float(v)):
+        return "–"
+    return f"{float(v) + 0.0:.2f}".replace("-0.00", "0.00")
