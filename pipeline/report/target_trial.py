@@ -61,7 +61,9 @@ def specification(cfg: EvaluationConfig, outcome_name: str) -> list[dict[str, st
                       "even if they start treatment later. Describes everyone who started "
                       "treatment and had at least one eligible comparison person (ATT); the "
                       "matched sensitivity analysis describes only those who could be "
-                      "matched."},
+                      "matched. Per protocol as a further analysis: comparison people are "
+                      "censored when they start treatment and the others re-weighted by the "
+                      "inverse probability of not having started (IPCW)."},
         {"element": "Analysis",
          "target": "Compare the groups' reoffending.",
          "emulation": "Weighted Cox model over all trials with standard errors clustered by "
