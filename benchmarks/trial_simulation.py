@@ -494,6 +494,15 @@ def markdown(summary: pd.DataFrame, reps: pd.DataFrame, info: dict) -> str:
             f"{r.mean_log_hr:.3f} | {r.bias:+.3f} ({r.mc_se_bias:.3f}) | "
             f"{r.empirical_se:.3f} | {r.mean_model_se:.3f} | {100 * r.coverage:.1f}% | "
             f"{100 * r.rejection_rate:.1f}% |")
+    failed = info.get("failed")
+    if failed is not None and len(failed):
+        why = failed["error"].str.split(" [(]", regex=True).str[0]
+        lines += ["", "Replicates left out of the table because an estimator failed (the "
+                  "pipeline's primary analysis reports them as not estimable, "
+                  "`model_not_fitted`): " + "; ".join(
+                      f"`{sc}` {len(g)} of {len(g) + int((reps['scenario'] == sc).sum())} "
+                      f"({'; '.join(sorted(set(why[g.index])))})"
+                      for sc, g in failed.groupby("scenario")) + "."]
     lines += ["", "Per scenario (means over replicates):", "",
               "| scenario | treated | treated in primary (≥ 1 control) | headline events "
               "in treated | matched | true log HR headline | true log HR any offence | "
@@ -653,7 +662,9 @@ def write_page(reps: pd.DataFrame, info: dict, docs: Path, out: Path) -> pd.Data
     summary = summarise(good)
     summary.to_csv(out / "summary.csv", index=False)
     reps.to_csv(out / "replicates.csv", index=False)
-    docs.write_text(markdown(summary, good, info))
+    failed = reps.loc[reps["error"].notna(), ["scenario", "error"]] if "error" in reps \
+        else pd.DataFrame(columns=["scenario", "error"])
+    docs.write_text(markdown(summary, good, dict(info, failed=failed)))
     return summary
 
 
