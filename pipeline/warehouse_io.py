@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -72,14 +73,23 @@ def read_optional(con: duckdb.DuckDBPyConnection, table: str, extract_id: str
 def copy_frame(df: pd.DataFrame, path: Path, options: str) -> None:
     """Write a frame with DuckDB's COPY (fast, parallel; no pyarrow needed for Parquet).
 
-    Datetime columns are written as DATE: the extracts carry calendar dates only.
+    Datetime columns are written as DATE: the extracts carry calendar dates only. The file is
+    written beside ``path`` under a hidden ``.<name>.partial`` name and moved into place when
+    complete, so a process killed half-way never leaves a truncated file under ``path``.
     """
+    path = Path(path)
     dates = [c for c in df.columns if pd.api.types.is_datetime64_any_dtype(df[c])]
     replace = ", ".join(f'CAST("{c}" AS DATE) AS "{c}"' for c in dates)
     select = f"SELECT * REPLACE ({replace}) FROM frame" if dates else "SELECT * FROM frame"
+    if "format" not in options.lower() and path.suffix.lower() == ".parquet":
+        options = f"FORMAT parquet, {options}" if options.strip() else "FORMAT parquet"
+    partial = path.with_name(f".{path.name}.partial")
+    target = partial.as_posix().replace("'", "''")
     con = duckdb.connect()
     try:
         con.register("frame", df)
-        con.execute(f"COPY ({select}) TO '{path.as_posix()}' ({options})")
+        con.execute(f"COPY ({select}) TO '{target}' ({options})")
+        os.replace(partial, path)
     finally:
         con.close()
+        partial.unlink(missing_ok=True)
