@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.contracts.rules import conforms, ident, sql_str
+from pipeline.contracts.rules import FORMULA_STARTS, conforms, ident, sql_str
 from pipeline.contracts.schema import (
     ColumnSpec,
     IdentifierRules,
@@ -276,9 +276,27 @@ def stored_columns(contract: TableContract) -> str:
     contract, else a marker that breaks the contract too (so staging still quarantines the
     row) -- a value that breaks the contract is never stored (it may be a name)."""
     max_len = load_policy().max_text_length
+
+    def marker(c: ColumnSpec) -> str:
+        # a key keeps one marker per line (the marker plus the file line number, neither of
+        # them data): identical markers would read as duplicated keys and refuse the file
+        if c.unique or c.name == contract.primary_key:
+            return f"({sql_str(WITHHELD)} || _line::VARCHAR)"
+        base = sql_str(_withheld_marker(c, max_len))
+        if c.type != "VARCHAR":
+            return base
+        # the screening rules of text (quote, formula, length) name what the provider must
+        # fix: a marker that breaks the same one keeps the quarantine reason exact
+        t, starts = ident(c.name), "".join(FORMULA_STARTS)
+        return (f"(CASE WHEN contains({t}, '\"') THEN '\"{WITHHELD}' "
+                f"WHEN contains({sql_str(starts)} || chr(9) || chr(13), left({t}, 1)) "
+                f"THEN '={WITHHELD}' "
+                f"WHEN length({t}) > {c.max_length or max_len} THEN "
+                f"{sql_str(WITHHELD * ((c.max_length or max_len) + 1))} ELSE {base} END)")
+
     return ", ".join(
         f"CASE WHEN ({_odd(c, max_len)}) IS NOT NULL THEN "
-        f"{sql_str(_withheld_marker(c, max_len))} ELSE {ident(c.name)} END AS {ident(c.name)}"
+        f"{marker(c)} ELSE {ident(c.name)} END AS {ident(c.name)}"
         for c in contract.columns)
 
 
