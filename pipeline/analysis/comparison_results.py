@@ -262,6 +262,13 @@ def _jdl(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: EvaluationConfig,
     return jdl_rows(con, extract_id, cfg, extraction_date(con, extract_id), sample)
 
 
+def _registered(con: duckdb.DuckDBPyConnection, extract_id: str) -> bool:
+    """The extract's extraction date is known (``meta.extracts``): the JDL block needs it."""
+    return table_exists(con, "meta.extracts") and con.execute(
+        "SELECT count(*) FROM meta.extracts WHERE extract_id = ?", [extract_id]
+    ).fetchone()[0] > 0
+
+
 def _weighted(units: pd.DataFrame, score: CohortScore, cfg: EvaluationConfig
               ) -> tuple[list[pd.DataFrame], dict[str, np.ndarray], list[pd.DataFrame]]:
     """Weighted analyses of the naive sample (sensitivity analyses): estimate rows, weights
@@ -332,7 +339,7 @@ def comparison_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
             estimates.append(primary_rows)
             if primary_km is not None:
                 out["primary_km"] = primary_km
-            if primary_frame is not None:
+            if primary_frame is not None and _registered(con, extract_id):
                 out["jdl_estimates"] = _jdl(con, extract_id, cfg, primary_frame)
             estimates.append(effect_rows(units, cfg, "naive", adjust=True,
                                          note="unadjusted: treated vs naive comparison units"))

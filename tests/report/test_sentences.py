@@ -140,7 +140,11 @@ def test_methods_follow_the_configuration(cfg):
     assert "days since qualifying offence" in text and "within 0.2 standard" in text
     fewer = dataclasses.replace(cfg, covariates=("age",), categorical=("sex",))
     text = S.methods_comparison(fewer)
-    assert "qualifying" not in text and "on age and sex gives" in text
+    assert "days since qualifying" not in text and "given age and sex, is estimated" in text
+    assert "random sample" in text  # max_controls_per_trial is set in the shipped config
+    unbounded = dataclasses.replace(fewer, comparison=dataclasses.replace(
+        fewer.comparison, max_controls_per_trial=None))
+    assert "random sample" not in S.methods_comparison(unbounded)
     out = {"name": "violent", "proof": "recorded", "grace_days": 90,
            "custody_time_at_risk": True}
     text = S.methods_outcome(out, ("VAP",))
