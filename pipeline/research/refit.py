@@ -111,7 +111,7 @@ def refit_primary(snapshot: Snapshot, covariates: Sequence[str] | None = None, *
     snapshot: from ``open_snapshot``.
     covariates: covariates of the adjusted Cox model (and of the propensity score when
         ``rematch``), chosen from ``pipeline.config.KNOWN_COVARIATES``; default: the run's.
-    family: outcome family (default: the configured main family).
+    family: outcome family: the configured main family (the only one risk-set pairs carry).
     proof: ``"proven"`` or ``"recorded"`` (default: the configured rule).
     rematch: also re-fit the propensity score on ``covariates`` and match again within risk
         sets (same caliper, k, order and seed as the run); ``hr`` then changes too.
@@ -133,6 +133,10 @@ def refit_primary(snapshot: Snapshot, covariates: Sequence[str] | None = None, *
     """
     cfg = _with_covariates(snapshot.config, covariates)
     family = family or cfg.main_family
+    if family != cfg.main_family:
+        raise ValueError(f"the risk-set pairs carry outcomes of the main family only "
+                         f"('{cfg.main_family}'); '{family}' can be analysed on the cohort "
+                         "frame (snapshot.cohort(family=...)) but not re-fitted here")
     proof = proof or cfg.proof
     con, eid = snapshot.con, snapshot.extract_id
     analysis = MAIN_ANALYSIS[cohort]

@@ -24,7 +24,7 @@ def test_frames_match_the_warehouse(snap, e2e, e2e_con):
     assert snap.extract_id == eid
     stored = read_extract(e2e_con, "analysis.comparison_estimates", eid)
     assert len(snap.estimates()) == len(stored)
-    assert set(snap.estimates("matched")["analysis"]) == {"matched"}
+    assert set(snap.estimates("weighted_risk_sets")["analysis"]) == {"weighted_risk_sets"}
     cohort = snap.cohort()
     n_units = e2e_con.execute("SELECT count(*) FROM analysis.units WHERE extract_id = ? AND "
                               "cohort = 'started'", [eid]).fetchone()[0]
@@ -39,14 +39,15 @@ def test_frames_match_the_warehouse(snap, e2e, e2e_con):
 
 def test_refit_with_the_run_settings_reproduces_the_headline_exactly(snap, e2e, e2e_con):
     stored = read_extract(e2e_con, "analysis.comparison_estimates", e2e["extract_id"],
-                          "analysis = 'matched' AND measure = 'hr'").iloc[0]
+                          "analysis = 'weighted_risk_sets' AND measure = 'hr'").iloc[0]
     fit = refit_primary(snap)
     row = fit.summary[fit.summary["measure"] == "hr"].iloc[0]
     for col in MEASURES:
         assert row[col] == stored[col], col
     assert fit.hazard_ratio_ == snap.headline()["estimate"] == stored["estimate"]
     adjusted = read_extract(e2e_con, "analysis.comparison_estimates", e2e["extract_id"],
-                            "analysis = 'matched' AND measure = 'hr_adjusted'").iloc[0]
+                            "analysis = 'weighted_risk_sets' AND measure = 'hr_adjusted'"
+                            ).iloc[0]
     assert fit.hazard_ratio_adjusted_ == adjusted["estimate"]
 
 
@@ -58,20 +59,22 @@ def test_another_covariate_set_changes_the_adjusted_fit(snap):
     base = refit_primary(snap)
     fit = refit_primary(snap, covariates=["age", "prior_sh", "sex"])
     assert fit.covariates == ("age", "prior_sh", "sex")
-    assert fit.hazard_ratio_ == base.hazard_ratio_          # same matched sample
-    assert np.isfinite(fit.hazard_ratio_adjusted_)
+    # the risk-set score is re-fitted on the covariates: weights, and so the HR, change
+    assert fit.rematched and np.isfinite(fit.hazard_ratio_)
+    assert fit.hazard_ratio_ != base.hazard_ratio_
     assert fit.hazard_ratio_adjusted_ != base.hazard_ratio_adjusted_
-    rematched = refit_primary(snap, covariates=["age", "prior_sh", "sex"], rematch=True)
-    assert rematched.rematched and rematched.hazard_ratio_ != base.hazard_ratio_
 
 
-def test_another_outcome_family(snap):
+def test_another_proof_rule_and_a_family_the_pairs_do_not_carry(snap):
     base = refit_primary(snap)
-    other = refit_primary(snap, family="any")
-    assert other.family == "any"
+    other = refit_primary(snap, proof="recorded")
+    assert other.proof == "recorded"
     hr = other.summary[other.summary["measure"] == "hr"].iloc[0]
     assert hr["events_treated"] + hr["events_comparison"] >= \
         base.summary.iloc[0]["events_treated"] + base.summary.iloc[0]["events_comparison"]
+    # risk-set pairs carry outcomes of the main family only (the cost of national scale)
+    with pytest.raises(ValueError, match="main family"):
+        refit_primary(snap, family="any")
 
 
 def test_unknown_covariate_is_refused_with_the_choices(snap):
