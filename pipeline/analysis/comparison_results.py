@@ -40,8 +40,8 @@ from pipeline.analysis.per_protocol import per_protocol_rows, switch_days
 from pipeline.analysis.propensity_scores import (
     CohortScore,
     fit_scores,
+    logit_sql,
     overlap_rows,
-    score_logits,
 )
 from pipeline.analysis.risk_set_matching import (
     MatchSpec,
@@ -114,7 +114,7 @@ def write_propensity_scores(con: duckdb.DuckDBPyConnection, extract_id: str,
     meta = write_risk_set_units(con, extract_id, cfg, extraction)
     scores, pair_scores, overlap = [], [], []
     for cohort in MAIN_ANALYSIS:
-        units, pairs = cohort_frames(con, extract_id, cfg, cohort)
+        units = cohort_frame(con, extract_id, cfg, cohort=cohort)
         if not _both_arms(units):
             meta[f"{cohort}_score_not_fitted"] = "an arm is empty"
             continue
@@ -126,10 +126,13 @@ def write_propensity_scores(con: duckdb.DuckDBPyConnection, extract_id: str,
         scores.append(pd.DataFrame({"cohort": cohort, "unit_id": units["unit_id"],
                                     "arm": units["arm"], "ps": model.scores,
                                     "logit": model.logits}))
-        logit = score_logits(model, pairs, cfg) if len(pairs) else np.zeros(0)
-        pair_scores.append(pd.DataFrame({
-            "cohort": cohort, "unit_id": pairs["unit_id"], "treated_key": pairs["treated_key"],
-            "person_key": pairs["person_key"], "ps": 1 / (1 + np.exp(-logit)), "logit": logit}))
+        # pairs are scored where they live: only keys and scores leave DuckDB
+        pair_scores.append(con.execute(f"""
+            SELECT ? AS cohort, u.unit_id, u.treated_key, u.person_key,
+                   1 / (1 + exp(-{logit_sql(model, cfg)})) AS ps, {logit_sql(model, cfg)} AS logit
+            FROM analysis.rs_units u JOIN analysis.rs_covariates c USING (extract_id, unit_id)
+            WHERE u.extract_id = ? AND u.cohort = ? ORDER BY u.unit_id""",
+                                       [cohort, extract_id, cohort]).df())
         overlap.append(overlap_rows(cohort, model.scores, units["treated"].to_numpy()))
         meta[f"{cohort}_scored_units"] = len(units)
     for table, parts in (("propensity", scores), ("rs_propensity", pair_scores),

@@ -143,3 +143,37 @@ def overlap_rows(cohort: str, ps: np.ndarray, treated: np.ndarray) -> pd.DataFra
                  (cohort, arm, "share_outside", float(ov[f"share_{key}_outside"]))]
         rows += [(cohort, arm, f"q{q:.2f}", float(v)) for q, v in ov["quantiles"][key].items()]
     return pd.DataFrame(rows, columns=["cohort", "arm", "stat", "value"])
+
+
+def logit_sql(score: CohortScore, cfg: EvaluationConfig, alias: str = "c") -> str:
+    """The fitted score's logit as a SQL expression over covariate columns of ``alias``: the
+    same coding as ``CohortScore.prepare`` and ``DesignSpec.matrix`` (booleans as 0/1, pooled
+    categorical levels recoded, unseen levels taken as the modal one), so that risk-set pairs
+    are scored where they live and only keys and scores leave DuckDB."""
+    from pipeline.contracts.rules import sql_str
+
+    params = score.model.params
+    spec = score.model.spec
+    terms = [f"{float(params['const'])!r}"]
+    for t in spec.terms:
+        col = f"{alias}.{t}"
+        if t in spec.levels:
+            text = f"CAST({col} AS VARCHAR)"
+            pooled = score.pooled.get(t, {})
+            if pooled:
+                cases = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}"
+                                 for k, v in sorted(pooled.items()))
+                text = f"(CASE {text} {cases} ELSE {text} END)"
+            levels = ", ".join(sql_str(str(v)) for v in spec.levels[t])
+            text = f"(CASE WHEN {text} IN ({levels}) THEN {text} " \
+                   f"ELSE {sql_str(score.modal[t])} END)"
+            for level in spec.levels[t][1:]:
+                coef = float(params[f"{t}[T.{level}]"])
+                terms.append(f"(CASE WHEN {text} = {sql_str(str(level))} THEN {coef!r} "
+                             "ELSE 0 END)")
+        else:
+            x = f"CAST({col} AS DOUBLE)"
+            terms.append(f"{float(params[t])!r} * {x}")
+            if t in spec.squares:
+                terms.append(f"{float(params[t + '^2'])!r} * {x} * {x}")
+    return "(" + " + ".join(terms) + ")"
