@@ -7,11 +7,11 @@ Two entry points share one set of rules:
   person only if they were eligible on that person's index date (same site, alive, not
   in custody, not yet referred), and the candidate's score is measured as of that date.
   Exact matching is expressed by which pairs are present.
-* `match_from_groups` is the ordinary case (one row per person, optional exact strata).
-  It never builds all treated x control pairs; it walks sorted control scores with
-  "next free neighbour" pointers, like MatchIt's ``nn_matchC_vec``.
+* `match_from_groups` is the ordinary case (one row per person, optional exact strata): a
+  thin adapter that builds the treated x control pairs of each stratum and calls
+  `match_nearest`, so there is one implementation of the rules.
 
-Rules (both functions; they give identical matches on the same data):
+Rules:
 
 * Distance = |score_treated - score_control|. A pair is admissible if its distance is
   <= caliper * SD (caliper given in SD units of the score; ``caliper=None`` disables).
@@ -349,43 +349,6 @@ def match_nearest(
 # --------------------------------------------------------------------------- groups
 
 
-class _FreeList:
-    """Sorted positions 0..n-1 with deletions; nearest free position left/right.
-
-    Union-find with path compression ("next free to the right/left"), so a run of
-    deletions is skipped in amortised near-constant time.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.right = list(range(n + 1))  # right[n] = n is a sentinel
-        self.left = list(range(-1, n))  # left[i + 1] for position i; left[0] = -1
-
-    def find_right(self, i: int) -> int:
-        r = self.right
-        root = i
-        while r[root] != root:
-            root = r[root]
-        while r[i] != root:
-            r[i], i = root, r[i]
-        return root
-
-    def find_left(self, i: int) -> int:
-        lf = self.left
-        j = i + 1
-        root = j
-        while lf[root] != root - 1 and root > 0:
-            root = lf[root] + 1
-        while j != root:
-            nxt = lf[j] + 1
-            lf[j] = root - 1
-            j = nxt
-        return root - 1
-
-    def delete(self, i: int) -> None:
-        self.right[i] = i + 1
-        self.left[i + 1] = i - 1
-
-
 def match_from_groups(
     df: pd.DataFrame,
     id_col: str,
@@ -402,10 +365,11 @@ def match_from_groups(
 ) -> MatchResult:
     """Nearest-neighbour matching for one row per person, within optional exact strata.
 
-    Same rules as `match_nearest` on the implied pair table (all treated x controls in
-    the same `exact` stratum), but built without materialising those pairs: controls are
-    sorted by score within stratum and each treated person looks at the nearest free
-    control on either side. Caliper SD = SD of `logit_col` over all rows (MatchIt).
+    A thin adapter over `match_nearest` (one implementation of the rules): the eligible
+    pairs are every treated x control pair of the same `exact` stratum, with the caliper SD
+    taken over all rows (MatchIt). The pair table grows as treated x controls per stratum, so
+    this is for ordinary, modest data (reference checks, notebooks); the pipeline matches
+    within its bounded risk sets.
     """
     _check_common(k, caliper, order)
     for c in (id_col, treated_col, logit_col):
@@ -416,175 +380,19 @@ def match_from_groups(
     score = df[logit_col].to_numpy(dtype=float)
     if np.isnan(score).any():
         raise ValueError("missing scores")
+    cols = [] if exact is None else ([exact] if isinstance(exact, str) else list(exact))
+    stratum = (df.groupby(cols, sort=True, dropna=False).ngroup().to_numpy()
+               if cols else np.zeros(len(df), dtype=np.int64))
     t = df[treated_col].to_numpy().astype(bool)
-    ids = df[id_col].to_numpy()
-    if exact is None:
-        stratum = np.zeros(len(df), dtype=np.int64)
-    else:
-        cols = [exact] if isinstance(exact, str) else list(exact)
-        stratum = df.groupby(cols, sort=True, dropna=False).ngroup().to_numpy()
-
-    width = None
-    sd = caliper_sd
-    if caliper is not None:
-        if sd is None:
-            sd = _sd(score)
-        width = float(caliper * sd)
-
-    tid = ids[t]
-    t_score = score[t]
-    t_stratum = stratum[t]
-    t_sortkey = pd.Series(tid).rank(method="first").to_numpy()
-    seq = _treated_sequence(t_score, t_sortkey, order, seed)
-
-    c_idx = np.flatnonzero(~t)
-    c_ids = ids[c_idx]
-    c_code = pd.Series(c_ids).rank(method="first").to_numpy().astype(np.int64)  # id order
-    c_srt = np.lexsort((c_code, score[c_idx], stratum[c_idx]))
-    cs = score[c_idx][c_srt]
-    ccode = c_code[c_srt]
-    cstr = stratum[c_idx][c_srt]
-    c_row = c_idx[c_srt]
-    # Stratum s occupies sorted positions [lo[s], hi[s]).
-    n_strata = int(stratum.max()) + 1 if len(stratum) else 0
-    lo = np.searchsorted(cstr, np.arange(n_strata), side="left")
-    hi = np.searchsorted(cstr, np.arange(n_strata), side="right")
-    # Position of each treated score within its stratum's sorted controls.
-    t_pos = np.empty(len(tid), dtype=np.int64)
-    for s in np.unique(t_stratum):
-        m = t_stratum == s
-        t_pos[m] = lo[s] + np.searchsorted(cs[lo[s] : hi[s]], t_score[m], side="left")
-
-    reason_of: dict[Hashable, str] = {}
-    # Reasons that do not depend on the matching itself.
-    empty = lo[t_stratum] == hi[t_stratum]
-    nearest = np.full(len(tid), np.inf)
-    ne = ~empty
-    if ne.any():
-        p, a, b = t_pos[ne], lo[t_stratum[ne]], hi[t_stratum[ne]]
-        right_d = np.where(p < b, cs[np.minimum(p, len(cs) - 1)] - t_score[ne], np.inf)
-        left_d = np.where(p > a, t_score[ne] - cs[np.maximum(p - 1, 0)], np.inf)
-        nearest[ne] = np.minimum(left_d, right_d)
-    in_caliper = nearest <= width if width is not None else ~empty
-
-    if replace:
-        # The k nearest lie within k positions on each side (plus any tied scores):
-        # build that small pair table and reuse the pair matcher.
-        pr_t, pr_c = [], []
-        for i in np.flatnonzero(in_caliper):
-            a, b, p = lo[t_stratum[i]], hi[t_stratum[i]], t_pos[i]
-            left = max(a, p - k)
-            right = min(b, p + k)
-            left = a + int(np.searchsorted(cs[a:b], cs[left], side="left"))
-            right = a + int(np.searchsorted(cs[a:b], cs[right - 1], side="right"))
-            pr_t.append(np.full(right - left, i))
-            pr_c.append(np.arange(left, right))
-        ti = np.concatenate(pr_t) if pr_t else np.zeros(0, dtype=np.int64)
-        cj = np.concatenate(pr_c) if pr_c else np.zeros(0, dtype=np.int64)
-        pairs = pd.DataFrame(
-            {
-                "treated_id": tid[ti],
-                "control_id": ids[c_row[cj]],
-                "treated_logit": t_score[ti],
-                "control_logit": cs[cj],
-            }
-        )
-        res = match_nearest(
-            pairs,
-            k=k,
-            caliper=caliper,
-            replace=True,
-            order=order,
-            seed=seed,
-            caliper_sd=sd if caliper is not None else None,
-            treated_ids=list(tid),
-        )
-        for i in np.flatnonzero(~in_caliper):
-            reason_of[tid[i]] = REASON_NO_ELIGIBLE if empty[i] else REASON_CALIPER
-        # Number matched sets in the processing order over *all* treated people.
-        seq_rank = np.empty(len(seq), dtype=np.int64)
-        seq_rank[seq] = np.arange(len(seq))
-        rank_of = pd.Series(seq_rank, index=pd.Index(tid))
-        m = res.matches.drop(columns=["matched_set", "set_weight"])
-        m = _finish_matches(m, rank_of.loc[m["treated_id"]].to_numpy())
-        return _result(
-            m,
-            pd.Series(tid),
-            reason_of,
-            _count_per_treated(res.matches, tid),
-            k,
-            True,
-            width,
-            sd,
-        )
-
-    free = _FreeList(len(cs))
-    out_t: list[int] = []
-    out_c: list[int] = []
-    out_r: list[int] = []
-    cs_l = cs.tolist()
-    code_l = ccode.tolist()
-    tpos_l = t_pos.tolist()
-    tsc_l = t_score.tolist()
-    lo_l, hi_l = lo.tolist(), hi.tolist()
-    tstr_l = t_stratum.tolist()
-    lim = np.inf if width is None else width
-    active = [int(i) for i in seq if in_caliper[i]]
-    for r in range(k):
-        still = []
-        for i in active:
-            a, b, p, x = lo_l[tstr_l[i]], hi_l[tstr_l[i]], tpos_l[i], tsc_l[i]
-            jr = free.find_right(p) if p < b else b
-            if jr >= b:
-                jr = -1
-            jl = free.find_left(p - 1) if p > a else -1
-            if jl < a:
-                jl = -1
-            dr = cs_l[jr] - x if jr >= 0 else np.inf
-            if jl >= 0:
-                # leftmost free control with the same score as jl (smallest id among ties)
-                first_tie = a + int(np.searchsorted(cs[a:b], cs_l[jl], side="left"))
-                jl = free.find_right(first_tie)
-                dl = x - cs_l[jl]
-            else:
-                dl = np.inf
-            if (jl < 0 and jr < 0) or (dl > lim and dr > lim):
-                continue
-            if dl < dr or (dl == dr and code_l[jl] < code_l[jr]):
-                j = jl
-            else:
-                j = jr
-            free.delete(j)
-            out_t.append(i)
-            out_c.append(j)
-            out_r.append(r + 1)
-            still.append(i)
-        active = still  # a treated person who found no control now will not later
-
-    ti = np.asarray(out_t, dtype=np.int64)
-    cj = np.asarray(out_c, dtype=np.int64)
-    seq_rank = np.empty(len(seq), dtype=np.int64)
-    seq_rank[seq] = np.arange(len(seq))
-    m = pd.DataFrame(
-        {
-            "treated_id": tid[ti],
-            "control_id": ids[c_row[cj]],
-            "distance": np.abs(t_score[ti] - cs[cj]),
-            "rank": np.asarray(out_r, dtype=np.int64),
-            "treated_logit": t_score[ti],
-            "control_logit": cs[cj],
-        }
-    )
-    m = _finish_matches(m, seq_rank[ti])
-    n_per = _count_per_treated(m, tid)
-    for i in np.flatnonzero((n_per == 0).to_numpy()):
-        if empty[i]:
-            reason_of[tid[i]] = REASON_NO_ELIGIBLE
-        elif not in_caliper[i]:
-            reason_of[tid[i]] = REASON_CALIPER
-        else:
-            reason_of[tid[i]] = REASON_EXHAUSTED
-    return _result(m, pd.Series(tid), reason_of, n_per, k, False, width, sd)
+    people = pd.DataFrame({"id": df[id_col].to_numpy(), "score": score, "stratum": stratum})
+    pairs = people[t].merge(people[~t], on="stratum", suffixes=("_t", "_c"))
+    pairs = pd.DataFrame({"treated_id": pairs["id_t"], "control_id": pairs["id_c"],
+                          "treated_logit": pairs["score_t"],
+                          "control_logit": pairs["score_c"]})
+    sd = caliper_sd if caliper_sd is not None else _sd(score)
+    return match_nearest(pairs, k=k, caliper=caliper, replace=replace, order=order,
+                         seed=seed, caliper_sd=sd if caliper is not None else None,
+                         treated_ids=list(people.loc[t, "id"]))
 
 
 def _count_per_treated(matches: pd.DataFrame, tid: np.ndarray) -> pd.Series:
