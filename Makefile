@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(DATA)/dagster_home
 VENV_PYTHON := $(shell test -x $(BIN)/python && $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV_STALE := $(if $(VENV_PYTHON),$(filter-out $(NEED_PYTHON),$(VENV_PYTHON)),)
 
-.PHONY: install demo test dev lint bench clean distclean mutation notebook check-python venv-stale
+.PHONY: install demo test test-slow test-all dev lint bench clean distclean mutation notebook check-python venv-stale
 
 # fail early, naming the Python version needed (before any venv or pip work)
 CHECK_PYTHON = v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
@@ -41,7 +41,13 @@ install: $(STAMP)  ## create the virtual environment with pinned versions
 demo: install  ## generate the synthetic extract, materialise every asset, print the PDF path
 	$(BIN)/python -m pipeline demo --months 3 || test $$? -eq 3  # 3: a warning check (named)
 
-test: install  ## the whole test suite
+test: install  ## the test suite without the slow tests (under 3 minutes on 2 cores)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
+
+test-slow: install  ## the slow tests: extra whole-pipeline runs, faults, simulations
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m slow
+
+test-all: install  ## every test
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 dev: install  ## Dagster UI on the same data (http://127.0.0.1:3000)

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks.simulation_study import replicate, summarise
 
+pytestmark = pytest.mark.slow  # make test-slow: a simulation over many worlds
 
 @pytest.fixture(scope="module")
 def replicates() -> pd.DataFrame:

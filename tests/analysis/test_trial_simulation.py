@@ -64,6 +64,7 @@ def quick(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
     return reps, pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
 
 
+@pytest.mark.slow
 def test_every_scenario_runs_end_to_end_near_the_truth(quick):
     reps, summary = quick
     assert reps["error"].isna().all(), reps["error"].dropna().tolist()

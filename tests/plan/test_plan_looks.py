@@ -39,7 +39,8 @@ def test_shipped_plan_and_plausible_hr_kept(tmp_path):
 
 @pytest.mark.parametrize("bad", [{"planned_events": 0}, {"spending": "haybittle"},
                                  {"primary_analysis": "naive"}, {"alpha": 0.7},
-                                 {"assumed_hr": 1.2}, {"sensitivity_analyses": ["weighted_risk_sets"]},
+                                 {"assumed_hr": 1.2},
+                                 {"sensitivity_analyses": ["weighted_risk_sets"]},
                                  {"primary_outcome": "any"}, {"looks": 3}, {"alpha": "5%"}])
 def test_plan_errors_name_the_key(tmp_path, bad):
     path = _write(tmp_path, lambda r: r["analysis_plan"].update(bad))

@@ -88,8 +88,8 @@ def warehouse_hits(warehouse) -> int:
         con.close()
 
 
-@pytest.mark.parametrize("tables", [EXTRACT_TABLES, ("clinic_sessions",)],
-                         ids=["every_file", "last_file_only"])
+@pytest.mark.parametrize("tables", [EXTRACT_TABLES, pytest.param(
+    ("clinic_sessions",), marks=pytest.mark.slow)], ids=["every_file", "last_file_only"])
 def test_no_canary_survives_a_run(tmp_path, monkeypatch, capfd, caplog, tables):
     settings = make_settings(tmp_path)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
