@@ -6,19 +6,17 @@ the qualifying offence, alive, at liberty, adult, not yet referred — people tr
 included until their own start), possibly a random sample of it with known sampling weights
 (``cohort.build._risk_set_sql``).
 
-**Score.** The risk-set propensity score (Lu 2005): the chance of being the one who starts
-treatment among those eligible on the date, fitted by conditional likelihood over the trials —
-a Cox model stratified by trial in which the treated person is the event and every control is
-at risk, controls weighted by their sampling weight (a Horvitz–Thompson estimate of the risk
-set's denominator). Site, the date and anything else constant within a trial drop out.
-
 **Weights (ATT within risk sets).** Treated people weigh 1. A control in trial j weighs
-``s_c exp(x_c b) / sum_j s exp(x b)``: its odds of being the treated one, normalised so that
-each trial's controls together stand for its one treated person. The weighted comparison arm
-then has, trial by trial, the covariate mix of the treated person's risk set re-weighted towards
-people like them. The estimand is the average effect of starting treatment in everyone who
-started it and had at least one eligible comparison person on their index date (those with
-none are counted and named, never silently dropped).
+``s_c exp(x_c b) / sum_j s exp(x b)`` (``s``: its sampling weight, a Horvitz–Thompson factor),
+normalised so that each trial's controls together stand for its one treated person: the odds
+form of the risk-set propensity score (Lu 2005), with ``b`` chosen so that the weighted
+comparison arm, pooled over the trials, has exactly the treated people's covariate means
+(``risk_set_balance``: entropy balancing within risk sets). Site, the date and anything else
+constant within a trial drop out.
+
+The estimand is the average effect of starting treatment in everyone who started it and had at
+least one eligible comparison person on their index date (those with none are counted and
+named, never silently dropped).
 
 **Uncertainty.** A person can be a control in many trials and later treated: rows are
 clustered by person for sandwich SEs and resampled by person in the bootstrap (weights held
@@ -32,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.analysis.risk_set_balance import BalanceError, balancing_coefficients
 from pipeline.config import EvaluationConfig
-from pipeline.survival import fit_cox
 
 ANALYSIS = "weighted_risk_sets"
 
@@ -86,22 +84,24 @@ def risk_set_weights(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationCo
     stacked = pd.concat([treated, controls.reindex(columns=treated.columns)],
                         ignore_index=True)
     x = _design(stacked, cfg)
+    trial_code = pd.factorize(stacked["trial"])[0]
+    ctrl = stacked["treated"].to_numpy() == 0
     if x.shape[1] == 0:
         lp = np.zeros(len(stacked))
         coef = pd.Series(dtype=float)
     else:
-        data = x.assign(_time=1.0, _event=stacked["treated"].to_numpy(float),
-                        _trial=stacked["trial"].to_numpy(),
-                        _s=stacked["sampling_weight"].to_numpy(float))
+        xm = x.to_numpy(float)
+        target = np.zeros((trial_code.max() + 1, xm.shape[1]))
+        target[trial_code[~ctrl]] = xm[~ctrl]
         try:
-            fit = fit_cox(data, "_time", "_event", list(x.columns), strata="_trial",
-                          weights_col="_s", compute_concordance=False)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            raise RiskSetScoreError(f"the risk-set score could not be fitted ({exc})") from None
-        coef = fit.coef
-        lp = x.to_numpy(float) @ coef.reindex(x.columns).to_numpy(float)
-    trial_code = pd.factorize(stacked["trial"])[0]
-    ctrl = stacked["treated"].to_numpy() == 0
+            b = balancing_coefficients(xm[ctrl], trial_code[ctrl],
+                                       stacked["sampling_weight"].to_numpy(float)[ctrl],
+                                       target)
+        except BalanceError as exc:
+            raise RiskSetScoreError(f"the risk-set weights could not be fitted ({exc})"
+                                    ) from None
+        coef = pd.Series(b, index=x.columns, name="coef")
+        lp = xm @ b
     # odds within trial, shifted by the trial's maximum so that exp never overflows
     top = np.full(trial_code.max() + 1, -np.inf)
     np.maximum.at(top, trial_code[ctrl], lp[ctrl])

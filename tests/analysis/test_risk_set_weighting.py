@@ -50,18 +50,27 @@ def _trials(seed: int = 3, n_trials: int = 150, pool: int = 400) -> tuple[pd.Dat
     return treated, pairs
 
 
-def test_score_is_the_conditional_logistic_regression_over_trials():
-    from statsmodels.discrete.conditional_models import ConditionalLogit
-
+def test_weighted_comparison_has_exactly_the_treated_means():
     units, pairs = _trials()
     rs = risk_set_weights(units, pairs, CFG)
     f = rs.frame
     x = pd.DataFrame({"age": f["age"], "prior_sh": f["prior_sh"].astype(float),
                       "sex=M": (f["sex"] == "M").astype(float)})
+    t, c = f["treated"] == 1, f["treated"] == 0
+    treated_means = x[t].mean().to_numpy()
+    weighted = (x[c].mul(f.loc[c, "weight"], axis=0).sum() / f.loc[c, "weight"].sum())
+    assert weighted.to_numpy() == pytest.approx(treated_means, abs=1e-8)
+    assert rs.coef["prior_sh"] > 0.3  # treated people have more prior offences
+    # a conditional logistic regression (treated inside their own risk set) does not balance
+    from statsmodels.discrete.conditional_models import ConditionalLogit
+
     ref = ConditionalLogit(f["treated"].to_numpy(), x.to_numpy(),
                            groups=f["trial"].to_numpy()).fit(disp=False, method="newton")
-    assert rs.coef.reindex(x.columns).to_numpy() == pytest.approx(ref.params, abs=1e-5)
-    assert rs.coef["prior_sh"] > 0.3  # treated people have more prior offences
+    lp = x[c].to_numpy() @ ref.params
+    e = pd.Series(np.exp(lp), index=x[c].index)
+    w = e / e.groupby(f.loc[c, "trial"]).transform("sum")
+    clogit_means = (x[c].mul(w, axis=0).sum() / w.sum()).to_numpy()
+    assert abs(clogit_means[1] - treated_means[1]) > 1e-3
 
 
 def test_each_trials_comparison_weights_stand_for_one_treated_person():
