@@ -47,7 +47,7 @@ class ComparisonConfig:
     balance_threshold: float = 0.1
     # risk sets: at most about this many candidate controls are drawn per trial (a known,
     # weighted random sample within (site, week) buckets); null keeps every eligible person
-    max_controls_per_trial: int | None = 200
+    max_controls_per_trial: int | None = 50
 
 
 @dataclass(frozen=True)
