@@ -451,6 +451,10 @@ def markdown(summary: pd.DataFrame, reps: pd.DataFrame, info: dict) -> str:
         "and ingest are skipped (frames loaded straight into `staging.*`). The configuration "
         "is `config/evaluation.yaml` unchanged except `bootstrap_replicates: 0` (the HR and "
         "its CI use person-clustered robust SEs, not the bootstrap).",
+        f"- Primary estimator as of commit `{info.get('estimator_commit', 'unknown')}` of "
+        "`pipeline/analysis/risk_set_weighting.py` (the version the worker processes "
+        "loaded when the run started)."
+        + (f" {info['estimator_note']}" if info.get("estimator_note") else ""),
         "- Scenarios:",
         *[f"  - `{k}`: {v[1]}" for k, v in SCENARIOS.items()],
         "- Estimators: `weighted_risk_sets` (primary, `comparison_results._primary`); "
@@ -690,6 +694,22 @@ def _job(job: tuple[str, int, int]) -> dict:
                 f"{exc}"[:300]}
 
 
+def estimator_commit() -> str:
+    """The last commit of the primary estimator's module (``+`` when the working copy
+    differs), so that the page says which version of the estimator its table describes."""
+    import subprocess
+
+    path = "pipeline/analysis/risk_set_weighting.py"
+    try:
+        h = subprocess.run(["git", "log", "-1", "--format=%h", "--", path], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", path], cwd=ROOT,
+                               check=False).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return h + ("+" if dirty else "")
+
+
 def write_page(reps: pd.DataFrame, info: dict, docs: Path, out: Path) -> pd.DataFrame:
     good = reps[reps["error"].isna()] if "error" in reps else reps
     summary = summarise(good)
@@ -716,7 +736,7 @@ def run(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     jobs = [(s, i, args.people) for i in range(args.replicates) for s in args.scenarios
             if (s, i) not in done]
     info = {"replicates": args.replicates, "people": args.people, "workers": args.workers,
-            "seconds": 0.0}
+            "seconds": 0.0, "estimator_commit": estimator_commit()}
     t0 = time.perf_counter()
     rows: list[dict] = []
 
