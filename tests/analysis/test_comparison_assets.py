@@ -22,6 +22,7 @@ from pipeline.synth.params import SynthParams
 from pipeline.warehouse_io import read_extract
 from tests.conftest import make_settings
 
+pytestmark = pytest.mark.slow  # make test-slow: the comparison assets through Dagster
 
 @pytest.fixture(scope="module")
 def materialised(tmp_path_factory):

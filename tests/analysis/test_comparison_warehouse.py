@@ -28,12 +28,12 @@ from pipeline.warehouse_io import read_extract
 
 BASE = load_config(PROJECT_ROOT / "config" / "evaluation.yaml")
 CFG = dataclasses.replace(BASE, comparison=dataclasses.replace(BASE.comparison,
-                                                               bootstrap_replicates=30))
+                                                               bootstrap_replicates=10))
 
 
 @pytest.fixture(scope="module")
 def warehouse():
-    params = SynthParams(n_people=4000, seed=31, confounding=1.0)
+    params = SynthParams(n_people=2500, seed=31, confounding=1.0)
     con = duckdb.connect()
     eid, extraction = params.extract_id, params.extraction_date
     stage_extract(con, eid, extraction, generate(params))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.analysis.treated_only import landmark_frame, treated_only_estimates
 from tests.analysis.test_truth_recovery import CFG, build
 
 
+@pytest.mark.slow  # make test-slow: builds and analyses a 6,000-person world
 def test_completion_effect_recovered_from_landmark(tmp_path):
     # completers' hazard x0.45 after index, non-completers' x0.9: ratio 0.5 (conditional)
     con, eid, truth = build(tmp_path, n_people=30000, seed=5, confounding=0.0, true_hr=0.9,

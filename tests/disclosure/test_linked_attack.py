@@ -253,6 +253,7 @@ def leaks(published, policy, intervals, text=None) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # make test-slow: the full LP attack
 def test_lp_attack_on_200_random_linked_extracts():
     sets, protect_seconds = cases()
     start = time.process_time()
@@ -284,6 +285,7 @@ def test_sets_cover_small_cells_of_every_table():
     assert secondary > 500
 
 
+@pytest.mark.slow  # make test-slow: the full LP attack
 def test_attack_breaks_primary_suppression_alone():
     """The attack is not vacuous: printing the complementary cells lets it pin small cells."""
     broken = 0
