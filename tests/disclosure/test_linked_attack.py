@@ -253,7 +253,6 @@ def leaks(published, policy, intervals, text=None) -> list[str]:
     return out
 
 
-@pytest.mark.slow  # make test-slow: the full LP attack
 def test_lp_attack_on_200_random_linked_extracts():
     sets, protect_seconds = cases()
     start = time.process_time()

@@ -347,7 +347,6 @@ def test_fault_lines_name_the_file_and_the_fix(tmp_path):
 
 # ---------------------------------------------------------------------------- kill -9
 
-@pytest.mark.slow
 def test_kill_9_anywhere_then_rerun_gives_the_same_numbers_and_leaves_nothing(
         tmp_path, landing, baseline):
     root = _prepare(tmp_path / "data", landing)
@@ -457,7 +456,6 @@ def test_kill_9_anywhere_then_rerun_gives_the_same_numbers_and_leaves_nothing(
 
 # ---------------------------------------------------------------------------- full disk
 
-@pytest.mark.slow
 def test_a_full_disk_fails_with_one_line_and_changes_nothing_else(baseline, tmp_path):
     """Two places the disk can fill: Dagster's run storage (DAGSTER_HOME on the full disk too,
     the default) and the warehouse itself (DAGSTER_HOME elsewhere)."""
@@ -505,7 +503,6 @@ def test_a_full_disk_fails_with_one_line_and_changes_nothing_else(baseline, tmp_
 
 # ---------------------------------------------------------------------------- read-only
 
-@pytest.mark.slow
 def test_a_read_only_warehouse_or_data_folder_is_refused_with_one_line(baseline):
     root = baseline.result()
     warehouse = root / "warehouse.duckdb"
