@@ -4,6 +4,7 @@ a follow-up window."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import duckdb
@@ -50,6 +51,9 @@ def con():
             {"session_key": "SE0000000001", "referral_key": "RF00000001",
              "session_date": day, "session_type": "treatment", "attended": True}])
     cfg = load_config(PROJECT_ROOT / "config" / "evaluation.yaml")
+    # every eligible person must be in the risk set here: no sampling of candidates
+    cfg = dataclasses.replace(cfg, comparison=dataclasses.replace(
+        cfg.comparison, max_controls_per_trial=None))
     link_persons(con, EID)
     build_units(con, EID, cfg, EXTRACTION)
     write_measures(con, EID, cfg, EXTRACTION)
