@@ -88,8 +88,9 @@ def natural_frequency_sentence(risk_treated: float, risk_comparison: float, mont
 def maryland_level(adjusted: bool, balanced: bool, matched_in_time: bool) -> tuple[int, str]:
     """Maryland Scientific Methods Scale level of the design and the reason."""
     if adjusted and balanced and matched_in_time:
-        return 3, ("a comparison group matched on measured characteristics, in calendar time "
-                   "and time since offence, with good balance; not level 4 or 5 because "
+        return 3, ("a comparison group made alike on measured characteristics (by weighting "
+                   "or matching), in calendar time and time since offence, with good "
+                   "balance; not level 4 or 5 because "
                    "treatment was not allocated at random and unmeasured differences may remain")
     if adjusted:
         return 2, ("an adjusted comparison, but some measured characteristics remain "

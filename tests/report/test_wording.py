@@ -93,8 +93,9 @@ def test_natural_frequencies_round_each_share_of_100():
 
 def test_maryland_reasons_exactly():
     assert W.maryland_level(True, True, True)[1] == (
-        "a comparison group matched on measured characteristics, in calendar time and time "
-        "since offence, with good balance; not level 4 or 5 because treatment was not "
+        "a comparison group made alike on measured characteristics (by weighting or "
+        "matching), in calendar time and time since offence, with good balance; not level 4 "
+        "or 5 because treatment was not "
         "allocated at random and unmeasured differences may remain")
     assert W.maryland_level(True, False, True)[1] == (
         "an adjusted comparison, but some measured characteristics remain imbalanced after "
