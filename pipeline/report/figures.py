@@ -72,8 +72,8 @@ def love_plot(balance: pd.DataFrame, path: Path, threshold: float = 0.1) -> Path
     methods = [m for m in ("before", "weighted_risk_sets", "matched")
                if m in set(balance["method"])]
     labels = {"before": "Before adjustment",
-              "weighted_risk_sets": "Weighted within risk sets (main analysis)",
-              "matched": "After matching (sensitivity analysis)"}
+              "weighted_risk_sets": "Main analysis (weighted)",
+              "matched": "Matched (sensitivity analysis)"}
     markers = {"before": ("o", GREY), "weighted_risk_sets": ("s", "#009E73"),
                "matched": ("D", ARM_COLOURS["treated"])}
     before = balance[balance["method"] == "before"].set_index("covariate")["smd"].abs()
@@ -87,10 +87,11 @@ def love_plot(balance: pd.DataFrame, path: Path, threshold: float = 0.1) -> Path
                    label=labels[method], zorder=3)
     ax.axvline(threshold, color="#999999", ls="--", lw=1)
     ax.set_yticks(y, labels=[covariate_label(c) for c in order])
-    ax.set_xlabel("Absolute standardised mean difference (treated vs comparison)")
+    ax.set_xlabel("|Standardised mean difference|, treated vs comparison")
     ax.set_xlim(left=0)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    # below the plot: inside the axis the legend hid points of the last characteristics
+    fig.legend(loc="lower center", ncol=3, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
     return path
