@@ -39,13 +39,16 @@ def rossi_overrides(carry: bool = True) -> dict[str, object]:
 
     ``study.min_age``: six of Rossi's men were 17 at release. Covariates: Fox's model (age,
     race, prio, and with ``carry`` wexp, mar, paro through their carriers); the others are
-    constant in these data.
+    constant in these data. ``max_controls_per_trial``: none, so that the comparison group
+    holds every one of Rossi's fin = 0 men (all enter on the one release date, a single
+    large risk set that sampling would thin).
     """
     covariates = ["age", "prior_other"]
     if carry:
         covariates += ["prior_violence", "prior_sh", "prior_sh_convictions"]
     return {"study.min_age": 17, "analysis.covariates": covariates,
-            "analysis.categorical": ["ethnicity_group"]}
+            "analysis.categorical": ["ethnicity_group"],
+            "analysis.comparison.max_controls_per_trial": None}
 
 
 def write_rossi_config(path: Path, carry: bool = True, base: Path = DEFAULT_CONFIG,
