@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline.analysis.comparison_effects import counts
 from pipeline.analysis.estimates import month_days
+from pipeline.analysis.risk_set_weighting import dummy_coded
 from pipeline.analysis.survival_results import _row, not_estimable
 from pipeline.config import EvaluationConfig
 
@@ -26,14 +27,9 @@ ANALYSIS = "weighted_risk_sets_dr"
 
 
 def covariate_design(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
-    """Numeric covariates and 0/1 columns of categorical levels (first level left out);
-    columns without variation are dropped (they cannot enter a model)."""
-    cols = {c: frame[c].astype(float) for c in cfg.covariates}
-    for c in cfg.categorical:
-        values = frame[c].astype(str)
-        for lv in sorted(values.unique())[1:]:
-            cols[f"{c}={lv}"] = (values == lv).astype(float)
-    x = pd.DataFrame(cols, index=frame.index)
+    """``risk_set_weighting.dummy_coded`` covariates; columns without variation are dropped
+    (they cannot enter a model)."""
+    x = dummy_coded(frame, cfg)
     return x.loc[:, x.nunique() > 1]
 
 

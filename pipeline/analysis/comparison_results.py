@@ -128,11 +128,13 @@ def write_propensity_scores(con: duckdb.DuckDBPyConnection, extract_id: str,
                                     "logit": model.logits}))
         # pairs are scored where they live: only keys and scores leave DuckDB
         pair_scores.append(con.execute(f"""
-            SELECT ? AS cohort, u.unit_id, u.treated_key, u.person_key,
-                   1 / (1 + exp(-{logit_sql(model, cfg)})) AS ps, {logit_sql(model, cfg)} AS logit
-            FROM analysis.rs_units u JOIN analysis.rs_covariates c USING (extract_id, unit_id)
-            WHERE u.extract_id = ? AND u.cohort = ? ORDER BY u.unit_id""",
-                                       [cohort, extract_id, cohort]).df())
+            SELECT cohort, unit_id, treated_key, person_key, 1 / (1 + exp(-logit)) AS ps, logit
+            FROM (SELECT ? AS cohort, u.unit_id, u.treated_key, u.person_key,
+                         {logit_sql(model, cfg)} AS logit
+                  FROM analysis.rs_units u
+                  JOIN analysis.rs_covariates c USING (extract_id, unit_id)
+                  WHERE u.extract_id = ? AND u.cohort = ?)
+            ORDER BY unit_id""", [cohort, extract_id, cohort]).df())
         overlap.append(overlap_rows(cohort, model.scores, units["treated"].to_numpy()))
         meta[f"{cohort}_scored_units"] = len(units)
     for table, parts in (("propensity", scores), ("rs_propensity", pair_scores),

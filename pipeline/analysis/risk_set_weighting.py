@@ -51,15 +51,21 @@ class RiskSetWeights:
     ess_comparison: float  # Kish effective size of the weighted comparison arm
 
 
-def _design(stacked: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
-    """Numeric covariates as floats and categorical levels as 0/1 columns (first level left
-    out); columns constant within every trial carry no information and are dropped."""
-    cols = {c: stacked[c].astype(float) for c in cfg.covariates}
+def dummy_coded(frame: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
+    """Numeric covariates as floats and categorical levels as 0/1 columns ``name=level``
+    (first level, in sorted order, left out)."""
+    cols = {c: frame[c].astype(float) for c in cfg.covariates}
     for c in cfg.categorical:
-        levels = sorted(stacked[c].astype(str).unique())
-        for lv in levels[1:]:
-            cols[f"{c}={lv}"] = (stacked[c].astype(str) == lv).astype(float)
-    x = pd.DataFrame(cols, index=stacked.index)
+        values = frame[c].astype(str)
+        for lv in sorted(values.unique())[1:]:
+            cols[f"{c}={lv}"] = (values == lv).astype(float)
+    return pd.DataFrame(cols, index=frame.index)
+
+
+def _design(stacked: pd.DataFrame, cfg: EvaluationConfig) -> pd.DataFrame:
+    """``dummy_coded`` covariates; columns constant within every trial carry no information
+    and are dropped."""
+    x = dummy_coded(stacked, cfg)
     by_trial = x.groupby(stacked["trial"].to_numpy())
     spread = (by_trial.max() - by_trial.min()).max()  # vectorised: no Python call per trial
     keep = [c for c in x.columns if spread[c] > 0]

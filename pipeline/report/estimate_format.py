@@ -14,6 +14,11 @@ from pipeline.report import wording as W
 from pipeline.report.linked_counts import PublishedSet, linked_counts, window_key
 
 
+def is_number(text: str) -> bool:
+    """A published count that is a number ("1,234"), not a suppression label."""
+    return str(text).replace(",", "").isdigit()
+
+
 class Estimates:
     """Lookup over the tidy estimates tables (survival and comparison); ``counts`` holds the
     published text of every row's counts (``linked_counts``: subgroup levels and dose bands
@@ -117,8 +122,8 @@ def _proportions(props: pd.DataFrame, policy: DisclosurePolicy,
 
         n_text, ev_text = text("n", int(r.n)), text("events", int(r.events))
         small = is_suppressed(r.n, policy) or is_suppressed(r.events, policy) or \
-            is_suppressed(r.n - r.events, policy) or not n_text.replace(",", "").isdigit() \
-            or not ev_text.replace(",", "").isdigit()
+            is_suppressed(r.n - r.events, policy) or not is_number(n_text) \
+            or not is_number(ev_text)
         rows.append({
             "months": int(r.months), "arm": r.arm, "n": n_text, "events_n": ev_text,
             "percent": "withheld" if small else W.fmt_pct(r.proportion),

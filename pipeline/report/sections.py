@@ -10,6 +10,7 @@ import pandas as pd
 from pipeline.config import EvaluationConfig
 from pipeline.disclosure import DisclosurePolicy, protect_rate, publish_count
 from pipeline.report import wording as W
+from pipeline.report.estimate_format import is_number
 from pipeline.report.linked_counts import (
     COMPLETED,
     MATCH_CONTROLS,
@@ -31,14 +32,9 @@ def flow_section(pub: PublishedSet) -> dict:
              "comparison": ("matched", "Matched to a treated person", MATCH_CONTROLS)}
     for arm, (step, label, key) in extra.items():
         text = pub.result.published.get(key)
-        if arm in out and text is not None and _is_number(text):
+        if arm in out and text is not None and is_number(text):
             out[arm].append({"step": step, "label": label, "n": text})
     return out
-
-
-def _is_number(text: str) -> bool:
-    """A published count that is a number, not a suppression label."""
-    return str(text).replace(",", "").isdigit()
 
 
 TABLE_LABELS = {"police_persons": "Police: people", "police_offences": "Police: offences",
@@ -131,8 +127,7 @@ def comparability_section(con, extract_id: str, balance: pd.DataFrame | None,
                       MATCH_UNMATCHED: unmatched, MATCH_CONTROLS: int(s["n_controls_used"])}
             text = {k: (pub.result.published.get(k) if pub else None)
                     or publish_count(v, policy) for k, v in values.items()}
-            share_ok = all(text[k].replace(",", "").isdigit()
-                           for k in (MATCH_MATCHED, MATCH_UNMATCHED))
+            share_ok = all(is_number(text[k]) for k in (MATCH_MATCHED, MATCH_UNMATCHED))
             out["matching"] = {
                 "treated_n": text[MATCH_TREATED], "matched_n": text[MATCH_MATCHED],
                 "unmatched_n": text[MATCH_UNMATCHED],

@@ -82,24 +82,6 @@ def test_every_scenario_runs_end_to_end_near_the_truth(quick):
     assert set(summary["estimator"]) >= {"weighted_risk_sets", "matched", "naive"}
 
 
-def test_fast_design_gives_the_pipelines_weights(monkeypatch):
-    from benchmarks.simulation_study import build_warehouse
-    from pipeline.analysis import risk_set_weighting as rsw
-    from pipeline.analysis.comparison_results import cohort_frames
-
-    cfg = ts.headline_config()
-    params = SynthParams(n_people=1500, seed=11)
-    con, _ = build_warehouse(params, cfg)
-    units, pairs = cohort_frames(con, params.extract_id, cfg, "started")
-    con.close()
-    monkeypatch.setattr(rsw, "_design", ts.PIPELINE_DESIGN)
-    a = rsw.risk_set_weights(units, pairs, cfg)
-    monkeypatch.setattr(rsw, "_design", ts.fast_design)
-    b = rsw.risk_set_weights(units, pairs, cfg)
-    pd.testing.assert_series_equal(a.coef, b.coef)
-    np.testing.assert_array_equal(a.frame["weight"].to_numpy(), b.frame["weight"].to_numpy())
-
-
 def test_headline_thinning_matches_the_generator():
     """The constant thinning of the truth equals the share of generated new offences that
     are proven stalking/harassment offences (on a large extract)."""
