@@ -26,9 +26,9 @@ def write_extract_rows(con: duckdb.DuckDBPyConnection, qualified: str, select_sq
     schema = qualified.split(".")[0]
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _new AS {select_sql}", params)
-    new_cols = [r[0] for r in con.execute("DESCRIBE _new").fetchall()]
-    if table_exists(con, qualified):
-        old_cols = [r[0] for r in con.execute(f"DESCRIBE {qualified}").fetchall()]
+    new_cols = [r[:2] for r in con.execute("DESCRIBE _new").fetchall()]
+    if table_exists(con, qualified):  # names and types: a changed type rebuilds too
+        old_cols = [r[:2] for r in con.execute(f"DESCRIBE {qualified}").fetchall()]
         if old_cols != new_cols:
             con.execute(f"DROP TABLE {qualified}")
     if not table_exists(con, qualified):

@@ -124,7 +124,7 @@ def write_propensity_scores(con: duckdb.DuckDBPyConnection, extract_id: str,
             meta[f"{cohort}_score_not_fitted"] = str(exc)
             continue
         scores.append(pd.DataFrame({"cohort": cohort, "unit_id": units["unit_id"],
-                                    "arm": units["arm"], "ps": model.scores,
+                                    "person_key": units["person_key"], "arm": units["arm"], "ps": model.scores,
                                     "logit": model.logits}))
         # pairs are scored where they live: only keys and scores leave DuckDB
         pair_scores.append(con.execute(f"""
@@ -175,12 +175,12 @@ def write_matches(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluati
         if scores.empty:
             continue
         treated = scores[scores["arm"] == "treated"]
-        treated_logit = pd.Series(treated["logit"].to_numpy(),
-                                  index=treated["unit_id"].str.slice(len(cohort) + 1))
+        treated_logit = pd.Series(treated["logit"].to_numpy(), index=treated["person_key"])
         spec = MatchSpec.from_config(cfg, caliper=caliper)
         result = match_risk_sets(treated_logit, pair_scores, spec,
                                  float(np.std(scores["logit"], ddof=1)))
-        m, s = match_tables(cohort, analysis, result, spec)
+        m, s = match_tables(cohort, analysis, result, spec,
+                            treated.set_index("person_key")["unit_id"])
         matches.append(m)
         summaries.append(s)
         if analysis == MAIN_ANALYSIS[cohort]:

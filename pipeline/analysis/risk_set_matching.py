@@ -37,15 +37,19 @@ from pipeline.comparison import MatchResult, balance_table, match_nearest
 from pipeline.config import EvaluationConfig
 from pipeline.warehouse_io import write_extract_rows
 
+# integer surrogate keys: a pair's unit_id follows the extract's cohort units' ids (so that a
+# stacked frame of cohort units and pair units has unique ids), in a deterministic order
 RS_UNITS_SQL = """
-SELECT extract_id, cohort, cohort || '/' || treated_key || '/' || person_key AS unit_id,
+SELECT extract_id, cohort,
+       (SELECT coalesce(max(unit_id), 0) FROM analysis.units WHERE extract_id = $eid)
+       + row_number() OVER (ORDER BY cohort, treated_key, person_key) AS unit_id,
        person_key, 'comparison' AS arm, index_date, qualifying_offence_key, qualifying_date,
        treated_key, sampling_weight
 FROM analysis.risk_sets WHERE extract_id = $eid
 """
 
 MATCH_COLUMNS = ["cohort", "analysis", "matched_set", "treated_unit_id", "control_unit_id",
-                 "distance"]
+                 "treated_key", "control_key", "distance"]
 SUMMARY_COLUMNS = ["cohort", "analysis", "n_treated", "n_matched", "n_unmatched_no_eligible",
                    "n_unmatched_caliper", "n_unmatched_exhausted", "n_controls_used",
                    "caliper_width", "caliper_sd_units", "k", "replace"]
@@ -148,22 +152,26 @@ def matched_frame(units: pd.DataFrame, pairs: pd.DataFrame, matches: pd.DataFram
 def stored_matches(matches: pd.DataFrame, cohort: str, analysis: str) -> pd.DataFrame:
     """One matching's rows of ``analysis.matches`` in the form ``matched_frame`` takes."""
     m = matches[(matches["cohort"] == cohort) & (matches["analysis"] == analysis)]
-    prefix = len(cohort) + 1
     return pd.DataFrame({
         "matched_set": m["matched_set"].to_numpy(),
-        "treated_id": m["treated_unit_id"].str.slice(prefix).to_numpy(),
-        "control_id": m["control_unit_id"].str.rsplit("/", n=1).str[-1].to_numpy(),
+        "treated_id": m["treated_key"].to_numpy(),
+        "control_id": m["control_key"].to_numpy(),
         "control_unit_id": m["control_unit_id"].to_numpy()})
 
 
-def match_tables(cohort: str, analysis: str, result: MatchResult, spec: MatchSpec
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of ``analysis.matches`` and ``analysis.match_summary`` for one matching."""
+def match_tables(cohort: str, analysis: str, result: MatchResult, spec: MatchSpec,
+                 treated_units: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of ``analysis.matches`` and ``analysis.match_summary`` for one matching.
+
+    ``treated_units``: each treated person's unit_id, indexed by person_key."""
     m = result.matches
     matches = pd.DataFrame({
-        "cohort": cohort, "analysis": analysis, "matched_set": m["matched_set"].astype(int),
-        "treated_unit_id": cohort + "/" + m["treated_id"].astype(str),
-        "control_unit_id": m["control_unit_id"], "distance": m["distance"].astype(float)},
+        "cohort": cohort, "analysis": analysis,
+        "matched_set": m["matched_set"].astype(int).to_numpy(),
+        "treated_unit_id": treated_units.reindex(m["treated_id"]).to_numpy(),
+        "control_unit_id": m["control_unit_id"].to_numpy(),
+        "treated_key": m["treated_id"].to_numpy(), "control_key": m["control_id"].to_numpy(),
+        "distance": m["distance"].astype(float).to_numpy()},
         columns=MATCH_COLUMNS)
     c = result.counts
     summary = pd.DataFrame([{

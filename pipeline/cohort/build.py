@@ -283,11 +283,11 @@ def _cohort_units(con: duckdb.DuckDBPyConnection, cfg: EvaluationConfig, window_
                                    ORDER BY md5(person_key || treated_key || {seed})) = 1""")
     name = sql_str(cohort.name)
     units = f"""
-        SELECT {name} AS cohort, {name} || '/' || person_key AS unit_id, person_key,
+        SELECT {name} AS cohort, person_key,
                'treated' AS arm, index_date, qualifying_offence_key, qualifying_date,
                NULL::VARCHAR AS treated_key, 1.0::DOUBLE AS sampling_weight FROM treated
         UNION ALL
-        SELECT {name}, {name} || '/' || person_key, person_key, 'comparison', index_date,
+        SELECT {name}, person_key, 'comparison', index_date,
                qualifying_offence_key, qualifying_date, treated_key, 1.0 FROM comparison"""
     sampled = con.execute("SELECT coalesce(max(sampling_weight), 1) > 1 FROM risk_sets"
                           ).fetchone()[0]
@@ -317,7 +317,14 @@ def build_units(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluation
             n_t, n_pool, n_pairs = con.execute(
                 "SELECT (SELECT count(*) FROM treated), (SELECT count(*) FROM comparison), "
                 "(SELECT count(*) FROM risk_sets)").fetchone()
-    for table in ("units", "risk_sets", "flow"):
+    # integer surrogate keys: a unit (cohort, person) gets a BIGINT id, numbered in a fixed
+    # order so that the same extract always gives the same ids (the pair units of
+    # ``analysis.rs_units`` continue the numbering)
+    write_extract_rows(con, "analysis.units", """
+        SELECT $eid AS extract_id, cohort,
+               row_number() OVER (ORDER BY cohort, person_key) AS unit_id,
+               * EXCLUDE (cohort) FROM all_units""", extract_id)
+    for table in ("risk_sets", "flow"):
         target = "cohort_flow" if table == "flow" else table
         write_extract_rows(con, f"analysis.{target}",
                            f"SELECT $eid AS extract_id, * FROM all_{table}", extract_id)

@@ -77,15 +77,14 @@ def _with_covariates(cfg: EvaluationConfig, covariates: Sequence[str] | None) ->
         categorical=tuple(c for c in covariates if c in CATEGORICAL_COVARIATES))
 
 
-def _rematch(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig,
-             cohort: str) -> pd.DataFrame:
+def _rematch(units: pd.DataFrame, pairs: pd.DataFrame, cfg: EvaluationConfig
+             ) -> pd.DataFrame:
     """Fit the propensity score on ``cfg``'s covariates and match again within risk sets,
     exactly as the pipeline's ``write_matches`` does; return the matches."""
     model = fit_scores(units, cfg)
     treated = units["treated"].to_numpy() == 1
     treated_logit = pd.Series(np.asarray(model.logits)[treated],
-                              index=units.loc[treated, "unit_id"].str.slice(len(cohort) + 1)
-                              .to_numpy())
+                              index=units.loc[treated, "person_key"].to_numpy())
     scored = pairs[["unit_id", "treated_key", "person_key"]].assign(
         logit=score_logits(model, pairs, cfg) if len(pairs) else np.zeros(0))
     result = match_risk_sets(treated_logit, scored, MatchSpec.from_config(cfg),
@@ -151,7 +150,7 @@ def refit_primary(snapshot: Snapshot, covariates: Sequence[str] | None = None, *
         return PrimaryRefit(summary, frame, (*cfg.covariates, *cfg.categorical), family,
                             proof, True)
     if rematch:
-        matches = _rematch(units, pairs, cfg, cohort)
+        matches = _rematch(units, pairs, cfg)
     else:
         scores = read_extract(con, "analysis.propensity", eid, f"cohort = '{cohort}'")
         units = units.merge(scores[["unit_id", "ps"]], on="unit_id", how="left")

@@ -144,14 +144,14 @@ def _matched_frame_from_tables(con, eid) -> pd.DataFrame:
     cfg = CFG
     return con.execute(f"""
         SELECT m.matched_set, 1 AS treated, o.at_risk_days AS time_days, o.event::INT AS event,
-               o.full_12m, o.event_12m, split_part(m.treated_unit_id, '/', 2) AS person
+               o.full_12m, o.event_12m, m.treated_key AS person
         FROM analysis.matches m JOIN analysis.outcomes o
              ON o.extract_id = m.extract_id AND o.unit_id = m.treated_unit_id
         WHERE m.extract_id = $eid AND m.analysis = 'matched'
           AND o.family = '{cfg.main_family}' AND o.proof = '{cfg.proof}'
         UNION ALL
         SELECT m.matched_set, 0, o.at_risk_days, o.event::INT, o.full_12m, o.event_12m,
-               split_part(m.control_unit_id, '/', 3)
+               m.control_key
         FROM analysis.matches m JOIN analysis.rs_outcomes o
              ON o.extract_id = m.extract_id AND o.unit_id = m.control_unit_id
         WHERE m.extract_id = $eid AND m.analysis = 'matched'

@@ -91,8 +91,9 @@ def con(built):
 
 
 def outcome(con, unit, family="stalking_harassment", proof="proven", cohort="started"):
-    cur = con.execute("SELECT * FROM analysis.outcomes WHERE unit_id = ? AND family = ? "
-                      "AND proof = ?", [f"{cohort}/{unit}", family, proof])
+    cur = con.execute("SELECT o.* FROM analysis.outcomes o JOIN analysis.units u "
+                      "USING (extract_id, unit_id) WHERE u.cohort = ? AND u.person_key = ? "
+                      "AND o.family = ? AND o.proof = ?", [cohort, unit, family, proof])
     cols = [d[0] for d in cur.description]
     return dict(zip(cols, cur.fetchone(), strict=True))
 
@@ -122,7 +123,8 @@ def test_outcomes_grace_period_censoring_and_custody(con):
 
 def test_covariates_as_of_index(con):
     row = con.execute("SELECT age, days_since_qualifying, prior_sh, prior_custody "
-                      "FROM analysis.covariates WHERE unit_id = ?", [f"started/{C8}"]
+                      "FROM analysis.covariates JOIN analysis.units USING (extract_id, unit_id) "
+                      "WHERE cohort = 'started' AND person_key = ?", [C8]
                       ).fetchone()
     # the post-index custody offence must not count as a prior
     assert row == (42, 62, 0, False)
