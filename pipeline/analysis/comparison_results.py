@@ -124,8 +124,8 @@ def write_propensity_scores(con: duckdb.DuckDBPyConnection, extract_id: str,
             meta[f"{cohort}_score_not_fitted"] = str(exc)
             continue
         scores.append(pd.DataFrame({"cohort": cohort, "unit_id": units["unit_id"],
-                                    "person_key": units["person_key"], "arm": units["arm"], "ps": model.scores,
-                                    "logit": model.logits}))
+                                    "person_key": units["person_key"], "arm": units["arm"],
+                                    "ps": model.scores, "logit": model.logits}))
         # pairs are scored where they live: only keys and scores leave DuckDB
         pair_scores.append(con.execute(f"""
             SELECT cohort, unit_id, treated_key, person_key, 1 / (1 + exp(-logit)) AS ps, logit

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.comparison import ipw_weights, weighted_km_at
-from pipeline.comparison.bootstrap import _logit_newton  # the tested resample fit
+from pipeline.comparison.logistic import logit_newton
 from pipeline.comparison.propensity import PropensityModel
 from pipeline.comparison.weighting import Estimand
 from pipeline.config import Trim
@@ -177,7 +177,7 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
         if not 0 < np.sum(f * y) < np.sum(f):
             failed += 1
             continue
-        beta, ok = _logit_newton(X, y, f, beta0)
+        beta, ok = logit_newton(X, y, f, beta0)
         ps = expit(X @ beta)
         if not ok or np.any((ps[f > 0] < 1e-12) | (ps[f > 0] > 1 - 1e-12)):
             failed += 1

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .logistic import logit_newton
 from .propensity import DesignSpec, fit_propensity
 from .weighting import Estimand, ipw_weights
 
@@ -54,33 +55,6 @@ def _km_sorted(
     surv = np.cumprod(1.0 - h)
     idx = np.searchsorted(uniq, times, side="right") - 1
     return np.where(idx >= 0, surv[np.maximum(idx, 0)], 1.0)
-
-
-def _logit_newton(
-    X: np.ndarray,
-    y: np.ndarray,
-    f: np.ndarray,
-    beta0: np.ndarray,
-    tol: float = 1e-10,
-    maxiter: int = 50,
-) -> tuple[np.ndarray, bool]:
-    """Frequency-weighted logistic MLE by Newton–Raphson; returns (beta, converged)."""
-    beta = beta0.copy()
-    for _ in range(maxiter):
-        eta = X @ beta
-        p = 1.0 / (1.0 + np.exp(-eta))
-        grad = X.T @ (f * (y - p))
-        hess = (X * (f * p * (1.0 - p))[:, None]).T @ X
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        beta = beta + step
-        if not np.all(np.isfinite(beta)):
-            return beta, False
-        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
-            return beta, True
-    return beta, False
 
 
 def weighted_km_bootstrap(
@@ -147,7 +121,7 @@ def weighted_km_bootstrap(
         if not (0 < np.sum(f * y) < np.sum(f)):
             failed += 1
             continue
-        beta, ok = _logit_newton(X, y, f, beta0)
+        beta, ok = logit_newton(X, y, f, beta0)
         ps = 1.0 / (1.0 + np.exp(-(X @ beta)))
         if not ok or np.any((ps[f > 0] < 1e-12) | (ps[f > 0] > 1 - 1e-12)):
             failed += 1

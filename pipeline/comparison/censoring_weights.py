@@ -15,7 +15,7 @@ Construction (`per_protocol_frame`):
   that is before the end of their follow-up (the row is then censored there); switching on
   the day of the event or of the end of follow-up does not censor. A control switching at 0
   has no follow-up under the no-treatment strategy and gives no rows (counted).
-- Switching model: pooled logistic regression (statsmodels GLM Binomial) on the control
+- Switching model: pooled logistic regression (Newton–Raphson, `logistic.py`) on the control
   person-interval rows, outcome "switches in this interval", terms one indicator per interval
   (no intercept: a step-function baseline) plus the baseline covariates. Intervals in which
   nobody or everybody at risk switches have no information on the covariate terms and would
@@ -54,6 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from .logistic import logit_newton, logit_se
 
 __all__ = ["PerProtocolFrame", "per_protocol_frame"]
 
@@ -107,14 +109,20 @@ def _switch_probabilities(
         return_counts=True)
     dummies = (rows[:, :1] == np.arange(kept.size)[None, :]).astype(float)
     design = np.hstack([dummies, rows[:, 1:-1]])
-    # imported here (not statsmodels.api: seconds on a busy machine), off the start-up path
-    from statsmodels.genmod.families import Binomial
-    from statsmodels.genmod.generalized_linear_model import GLM
-
-    res = GLM(rows[:, -1], design, family=Binomial(), freq_weights=counts.astype(float)).fit()
-    conditional[fit_rows] = res.predict(design)[inverse.ravel()]
+    y, f = rows[:, -1], counts.astype(float)
+    # start from the interval rates (the covariate terms at 0): a few Newton steps from there
+    rate = np.clip(n_switch[kept] / at_risk[kept], 1e-6, 1 - 1e-6)
+    beta0 = np.concatenate([np.log(rate / (1 - rate)), np.zeros(design.shape[1] - kept.size)])
+    # under separation the coefficients diverge but the fitted probabilities settle at 0 or 1
+    # (the likelihood's limit, which is also where statsmodels' IRLS stops); such weights
+    # pass, unless they are infinite, which the positivity check below reports
+    beta, _ = logit_newton(design, y, f, beta0)
+    if not np.all(np.isfinite(beta)):
+        raise ValueError("per-protocol analysis not estimable: the switching model did not "
+                         "converge (a covariate separates who starts treatment)")
+    conditional[fit_rows] = (1.0 / (1.0 + np.exp(-(design @ beta))))[inverse.ravel()]
     index = [f"interval[{k}]" for k in kept] + list(names)
-    model = pd.DataFrame({"coef": res.params, "se": res.bse}, index=index)
+    model = pd.DataFrame({"coef": beta, "se": logit_se(design, f, beta)}, index=index)
     return marginal, conditional, model
 
 
