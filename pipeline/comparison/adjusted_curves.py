@@ -87,46 +87,81 @@ def _arm_terms(
     """Risk F_a on the sorted `grid`: kept where `record`, integrated with `width` for RMST.
 
     One pass over the censoring jump times and the grid in time order (a loop over time, not
-    rows); each step is O(rows). Only rows of the arm (`rows`) carry the IPCW and augmentation
-    terms (h is 0 elsewhere); the outcome model's predictions cover every row.
+    rows). The arm's rows are held in time order, so the rows at risk of censoring at a jump
+    are a suffix (a slice, no mask over every row); only rows with g or h non-zero (`need`:
+    the target population and the arm) enter phi, whose influence is 0 elsewhere. The RMST's
+    influence is accumulated as integrals of phi and of the estimate, combined once at the end.
     """
-    t_a, d_a, h_a = time[rows], event[rows], h[rows]
+    need = np.flatnonzero((g != 0) | np.isin(np.arange(time.size), rows))
+    order = np.argsort(time[rows], kind="stable")
+    arm = rows[order]  # arm rows, in time order
+    pos = np.searchsorted(need, arm)  # their places among the needed rows
+    t_a, d_a, h_a = time[arm], event[arm], h[arm]
+    g_n, b_n = g[need], b[need]
+    bg_n = b_n * g_n
+    total = float(np.sum(b * g))
+    r_arm = outcome.risk[arm]
+    r_need = outcome.risk[need]
     if censor is None:  # no censoring in the arm: G = 1, no augmentation
         q = d_a.astype(float)
-        c_jumps, c_dlam, c_risk = np.zeros(0), np.zeros(0), 1.0
+        c_jumps, c_dlam = np.zeros(0), np.zeros(0)
     else:
-        q = d_a / censor.survival_rows(t_a, before=True)
+        c_risk = censor.risk[order]  # censoring model rows follow the arm's own order
+        if censor.product_limit:
+            g_before = censor.prod[censor.index(t_a, before=True)]
+        else:
+            g_before = np.exp(-c_risk * censor.cum[censor.index(t_a, before=True)])
+        q = d_a / g_before
         c_jumps, c_dlam = censor.jumps, censor.dlam
-        c_risk = 1.0 if censor.product_limit else censor.risk
-    a1, a2 = np.zeros(rows.size), np.zeros(rows.size)
-    total = float(np.sum(b * g))
-    bg = b * g
+
+    def surv_out(u: float, lo: int) -> np.ndarray | float:
+        k = outcome.index(u)
+        return outcome.prod[k] if outcome.product_limit else np.exp(-r_arm[lo:] * outcome.cum[k])
+
+    a1, a2 = np.zeros(arm.size), np.zeros(arm.size)
     risk, risk_if = [], []
-    rmst, rmst_if = 0.0, np.zeros(time.size)
+    rmst, phi_int, est_int = 0.0, np.zeros(need.size), 0.0
     j = 0
     for t, keep, w in zip(grid, record, width, strict=True):
         while j < c_jumps.size and c_jumps[j] <= t:
             u = c_jumps[j]
-            censored_now = (t_a == u) & (d_a == 0)
-            dm = censored_now - ((t_a > u) | censored_now) * (c_dlam[j] * c_risk)
-            live = dm != 0
-            s_u = outcome.survival(u, rows=rows[live])
-            contrib = dm[live] / (s_u * censor.survival(u, rows=live))
-            a1[live] += contrib
-            a2[live] += (1.0 - s_u) * contrib
+            lo = int(np.searchsorted(t_a, u, side="left"))
+            hi = int(np.searchsorted(t_a, u, side="right"))
+            # at risk of censoring at u: time > u, or censored at u (events at u leave first)
+            if censor.product_limit:
+                comp = np.full(arm.size - lo, c_dlam[j])
+                g_u = censor.prod[j + 1]
+            else:
+                comp = c_dlam[j] * c_risk[lo:]
+                g_u = np.exp(-c_risk[lo:] * censor.cum[j + 1])
+            dm = -comp
+            tie = d_a[lo:hi] == 0
+            dm[: hi - lo] = np.where(tie, 1.0 - comp[: hi - lo], 0.0)
+            s_u = surv_out(u, lo)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                contrib = dm / (s_u * g_u)
+            contrib[: hi - lo][~tie] = 0.0
+            a1[lo:] += contrib
+            a2[lo:] += (1.0 - s_u) * contrib
             j += 1
-        f_all = 1.0 - outcome.survival(t)
-        f_a = f_all[rows]
-        phi = g * f_all
-        phi[rows] += h_a * (q * (t_a <= t) - f_a + f_a * a1 - a2)
-        est = float(b @ phi) / total
-        infl = (b * phi - bg * est) / total
+        k = outcome.index(t)
+        f_need = (np.full(need.size, 1.0 - outcome.prod[k]) if outcome.product_limit
+                  else 1.0 - np.exp(-r_need * outcome.cum[k]))
+        f_a = f_need[pos]
+        phi = g_n * f_need
+        phi[pos] += h_a * (q * (t_a <= t) - f_a + f_a * a1 - a2)
+        est = float(b_n @ phi) / total
         if keep:
+            infl = np.zeros(time.size)
+            infl[need] = (b_n * phi - bg_n * est) / total
             risk.append(est)
             risk_if.append(infl)
         if w > 0:  # RMST = integral of the survival 1 - F over [0, tau]
             rmst += (1.0 - est) * w
-            rmst_if -= infl * w
+            phi_int += phi * w
+            est_int += est * w
+    rmst_if = np.zeros(time.size)
+    rmst_if[need] = -(b_n * phi_int - bg_n * est_int) / total
     return _ArmFit(np.array(risk), np.column_stack(risk_if), rmst, rmst_if)
 
 

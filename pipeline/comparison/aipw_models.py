@@ -7,7 +7,8 @@ the frame's base weights (sampling weights) as case weights:
   to `pipeline.survival.fit_cox(..., ties="breslow")` but a few milliseconds per fit, with the
   weighted Breslow baseline hazard) when there are covariates, the Kaplan-Meier estimator
   (a product limit of the Nelson-Aalen increments) when there are none;
-- a logistic propensity model (statsmodels GLM with the base weights as frequency weights).
+- a logistic propensity model (Newton-Raphson, `logistic.py`, with the base weights as
+  frequency weights).
 
 Everything is vectorised over rows; a model is a set of jump times with baseline hazard
 increments and one relative risk per row, so that survival at any time is a lookup.
@@ -16,13 +17,13 @@ Anything that makes a model not estimable raises ValueError with the reason.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+
+from .logistic import logit_newton
 
 _PS_EDGE = 1e-6
 
@@ -201,14 +202,12 @@ def fit_propensity_scores(
     design = np.column_stack([np.ones(len(frame)), x])
     if np.linalg.matrix_rank(design) < design.shape[1]:
         raise ValueError("propensity model: constant or collinear covariates")
-    model = sm.GLM(treated, design, family=sm.families.Binomial(), freq_weights=weight)
-    try:
-        with warnings.catch_warnings():  # separation shows as scores of 0 or 1, checked below
-            warnings.simplefilter("ignore")
-            res = model.fit()
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise ValueError(f"propensity model not estimable: {exc}") from exc
-    ps = np.asarray(res.fittedvalues, dtype=float)
+    # Newton on the normal equations (the same MLE as statsmodels' GLM, which solves each
+    # step by an SVD of the whole design); separation shows as scores of 0 or 1, checked below
+    with np.errstate(over="ignore"):
+        beta, _ = logit_newton(design, np.asarray(treated, dtype=float),
+                               np.asarray(weight, dtype=float), np.zeros(design.shape[1]))
+        ps = 1.0 / (1.0 + np.exp(-(design @ beta)))
     check_propensity(ps)
     return ps
 
