@@ -62,7 +62,10 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
 
     c = counts(frame, "weight")
     horizon = max(frame["time_days"].max(), CUT_DAYS)
-    n_rows = int(len(frame) * np.ceil(horizon / CUT_DAYS))
+    switch_time = frame["unit_id"].map(switch).to_numpy(float)
+    end = np.fmin(frame["time_days"].to_numpy(float),
+                  np.where(frame["treated"].to_numpy() == 1, np.nan, switch_time))
+    n_rows = int(np.sum(np.ceil(np.maximum(end, 1) / CUT_DAYS)))  # the start-stop rows
     if n_rows > MAX_ROWS:
         return pd.DataFrame([not_estimable(
             ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
@@ -70,20 +73,19 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
     x = covariate_design(frame, cfg)
     data = pd.concat([frame[["trial", "person_key", "time_days", "event", "treated", "weight"]]
                       .reset_index(drop=True), x.reset_index(drop=True)], axis=1)
-    data["switch_time"] = frame["unit_id"].map(switch).to_numpy(float)
+    data["switch_time"] = switch_time
     data.loc[data["treated"] == 1, "switch_time"] = np.nan
     data = data[data["weight"] > 0]
     cuts = np.arange(CUT_DAYS, horizon, CUT_DAYS)
     try:
         pp = per_protocol_frame(data, cuts, list(x.columns), trial_col="trial",
                                 person_col="person_key", time_col="time_days",
-                                switch_col="switch_time")
+                                switch_col="switch_time", keep_covariates=False)
     except ValueError as exc:
         return pd.DataFrame([not_estimable(ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
                                            note=f"per protocol not estimable: {exc}")])
-    rows = pp.frame.merge(data[["trial", "person_key", "weight"]].rename(
-        columns={"weight": "rs_weight"}), on=["trial", "person_key"], how="left")
-    rows["w"] = rows["weight"] * rows["rs_weight"]
+    rows = pp.frame
+    rows["w"] = rows["weight"].to_numpy() * data["weight"].to_numpy()[rows["row"].to_numpy()]
     note = (f"per protocol: comparison people censored when they start treatment "
             f"({pp.n_censored_by_switch} censored), IPCW from a pooled logistic model over "
             f"{CUT_DAYS}-day intervals ({pp.n_truncated} weights truncated); SEs clustered by "

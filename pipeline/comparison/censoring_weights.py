@@ -64,9 +64,10 @@ __all__ = ["PerProtocolFrame", "per_protocol_frame"]
 class PerProtocolFrame:
     """The start-stop frame and what building it did.
 
-    frame columns: trial, person, treated (0/1), start, stop, event, interval, weight,
-    weight_untruncated, the covariates. `switch_model` holds the switching model's
-    coefficients (empty when nobody switched after time 0).
+    frame columns: trial, person, row (the input row it comes from), treated (0/1), start,
+    stop, event, interval, weight, weight_untruncated, the covariates (unless left out).
+    `switch_model` holds the switching model's coefficients (empty when nobody switched after
+    time 0).
     """
 
     frame: pd.DataFrame
@@ -88,9 +89,13 @@ def _split(start_end: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _switch_probabilities(
-    interval: np.ndarray, switched: np.ndarray, x: np.ndarray, names: Sequence[str]
+    interval: np.ndarray, switched: np.ndarray, pattern: np.ndarray, patterns: np.ndarray,
+    names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Marginal and covariate-conditional P(switch in the row's interval), and the model."""
+    """Marginal and covariate-conditional P(switch in the row's interval), and the model.
+
+    Rows carry a covariate `pattern` (row of `patterns`, the distinct covariate vectors), so
+    that the expanded person-interval rows never hold the covariates themselves."""
     n_int = int(interval.max()) + 1
     at_risk = np.bincount(interval, minlength=n_int)
     n_switch = np.bincount(interval, weights=switched, minlength=n_int)
@@ -103,13 +108,15 @@ def _switch_probabilities(
     kept = np.flatnonzero(informative)
     # identical (interval, covariates, outcome) rows enter once with a frequency weight: the
     # same likelihood, and far fewer rows when the covariates are categorical
-    code = np.searchsorted(kept, interval[fit_rows])
-    rows, inverse, counts = np.unique(
-        np.column_stack([code, x[fit_rows], switched[fit_rows]]), axis=0, return_inverse=True,
-        return_counts=True)
-    dummies = (rows[:, :1] == np.arange(kept.size)[None, :]).astype(float)
-    design = np.hstack([dummies, rows[:, 1:-1]])
-    y, f = rows[:, -1], counts.astype(float)
+    code = np.searchsorted(kept, interval[fit_rows]).astype(np.int64)
+    key = (pattern[fit_rows].astype(np.int64) * kept.size + code) * 2 \
+        + switched[fit_rows].astype(np.int64)
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    y = (uniq % 2).astype(float)
+    u_code, u_pattern = (uniq // 2) % kept.size, uniq // 2 // kept.size
+    dummies = (u_code[:, None] == np.arange(kept.size)[None, :]).astype(float)
+    design = np.hstack([dummies, patterns[u_pattern]])
+    f = counts.astype(float)
     # start from the interval rates (the covariate terms at 0): a few Newton steps from there
     rate = np.clip(n_switch[kept] / at_risk[kept], 1e-6, 1 - 1e-6)
     beta0 = np.concatenate([np.log(rate / (1 - rate)), np.zeros(design.shape[1] - kept.size)])
@@ -147,6 +154,7 @@ def per_protocol_frame(
     switch_col: str = "switch_time",
     treated_col: str | None = "treated",
     truncate: float | None = 0.99,
+    keep_covariates: bool = True,
 ) -> PerProtocolFrame:
     """Split follow-up at `cuts`, censor controls at their switch, attach stabilised IPCW.
 
@@ -155,7 +163,9 @@ def per_protocol_frame(
     rows), baseline covariates and, if `treated_col` is given, 0/1 arm (all rows are controls
     when it is None). `cuts` are the positive interval boundaries (e.g. 30, 60, ...).
     `truncate` is the quantile of the control-row weights at which weights are capped
-    (None: no cap). Raises ValueError when the analysis is not estimable (no control has
+    (None: no cap). `keep_covariates=False` leaves the covariates out of the returned rows
+    (they are only needed there for an adjusted outcome model; at scale they are most of its
+    memory). Raises ValueError when the analysis is not estimable (no control has
     follow-up before switching) or inputs are invalid. See the module docstring.
     """
     covariates = list(covariates)
@@ -195,9 +205,11 @@ def per_protocol_frame(
     log_w = np.zeros(owner.size)
     model = pd.DataFrame(columns=["coef", "se"])
     if switched.any():
-        x = df[covariates].to_numpy(dtype=float)[owner[is_ctrl]]
-        marg, cond, model = _switch_probabilities(interval[is_ctrl], switched[is_ctrl], x,
-                                                  covariates)
+        patterns, pattern = np.unique(df[covariates].to_numpy(dtype=float), axis=0,
+                                      return_inverse=True)
+        marg, cond, model = _switch_probabilities(
+            interval[is_ctrl], switched[is_ctrl], pattern.ravel()[owner[is_ctrl]], patterns,
+            covariates)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.log1p(-marg) - np.log1p(-cond)
         ratio[last[is_ctrl]] = 0.0  # a person's last interval weights no later row
@@ -216,8 +228,10 @@ def per_protocol_frame(
         n_trunc = int(over.sum())
         weight[over] = cap
 
-    base = df[[trial_col, person_col, *covariates]].iloc[owner].reset_index(drop=True)
+    kept_cols = [trial_col, person_col, *(covariates if keep_covariates else [])]
+    base = df[kept_cols].iloc[owner].reset_index(drop=True)
     frame = base.assign(
+        row=owner,
         treated=treated[owner].astype(int),
         start=edges[interval],
         stop=stop,
@@ -226,8 +240,9 @@ def per_protocol_frame(
         weight=weight,
         weight_untruncated=raw,
     )
-    frame = frame[[trial_col, person_col, "treated", "start", "stop", event_col, "interval",
-                   "weight", "weight_untruncated", *covariates]]
+    frame = frame[[trial_col, person_col, "row", "treated", "start", "stop", event_col,
+                   "interval", "weight", "weight_untruncated",
+                   *(covariates if keep_covariates else [])]]
     return PerProtocolFrame(
         frame=frame,
         n_controls=n_controls,
