@@ -73,10 +73,28 @@ def test_cox_breslow_matches_project_cox_on_rossi():
     cov = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(r))
     r["w"] = w
-    mine = cox_breslow(r[cov].to_numpy(float), r["week"].to_numpy(float),
-                       r["arrest"].to_numpy(float), w)
-    ref = fit_cox(r, "week", "arrest", cov, ties="breslow", weights_col="w").coef.to_numpy()
-    np.testing.assert_allclose(mine, ref, atol=1e-10)
+    mine, se = cox_breslow(r[cov].to_numpy(float), r["week"].to_numpy(float),
+                           r["arrest"].to_numpy(float), w, with_se=True)
+    ref = fit_cox(r, "week", "arrest", cov, ties="breslow", weights_col="w")
+    np.testing.assert_allclose(mine, ref.coef.to_numpy(), atol=1e-10)
+    # the information matrix (a weighted Gram matrix, not the risk-set sums of fit_cox)
+    np.testing.assert_allclose(se, ref.summary["se"].to_numpy(), rtol=1e-8)
+
+
+def test_cox_breslow_leaving_rows_are_rows_censored_just_before():
+    """A row that leaves the risk set at its own time (``leave``) is a row censored just
+    before it: coefficients and standard errors (the information) must agree."""
+    rng = np.random.default_rng(4)
+    n = 800
+    x = np.column_stack([rng.integers(0, 2, n), rng.normal(size=n), rng.normal(size=n)])
+    time = rng.integers(1, 40, n).astype(float)  # many ties
+    event = (rng.random(n) < 0.5).astype(float)
+    leave = (1 - event) * (rng.random(n) < 0.4)
+    w = rng.uniform(0.3, 2.0, n)
+    b1, se1 = cox_breslow(x, time, event, w, leave, with_se=True)
+    b2, se2 = cox_breslow(x, time - 0.5 * leave, event, w, with_se=True)
+    np.testing.assert_allclose(b1, b2, atol=1e-10)
+    np.testing.assert_allclose(se1, se2, rtol=1e-10)
 
 
 # ------------------------------------------------------------------ identities
