@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.comparison import ipw_weights, weighted_km_at
+from pipeline.comparison import ipw_weights
+from pipeline.comparison.bootstrap import km_from_codes
 from pipeline.comparison.logistic import logit_newton
 from pipeline.comparison.propensity import PropensityModel
 from pipeline.comparison.weighting import Estimand
@@ -93,11 +94,16 @@ class CurveBootstrap:
 
 
 def arm_curves(time: np.ndarray, event: np.ndarray, treated: np.ndarray, weights: np.ndarray,
-               grid: np.ndarray) -> np.ndarray:
-    """Weighted KM survival of both arms at ``grid``: shape (2, len(grid))."""
+               grid: np.ndarray, codes: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> np.ndarray:
+    """Weighted KM survival of both arms at ``grid``: shape (2, len(grid)). ``codes``:
+    ``np.unique(time, return_inverse=True)``, computed once when called per resample."""
     t = treated.astype(bool)
-    return np.stack([weighted_km_at(time, event, grid, weights * t),
-                     weighted_km_at(time, event, grid, weights * ~t)])
+    uniq, code = np.unique(time, return_inverse=True) if codes is None else codes
+    ev = np.asarray(event).astype(bool)
+    grid = np.asarray(grid, dtype=float)
+    return np.stack([km_from_codes(uniq, code, ev, weights * t, grid),
+                     km_from_codes(uniq, code, ev, weights * ~t, grid)])
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +122,8 @@ def fixed_weights(frame: pd.DataFrame, grid: np.ndarray, n_boot: int, seed: int,
     codes = (np.arange(len(frame)) if cluster_col is None
              else pd.factorize(frame[cluster_col])[0])
     n_cl = int(codes.max()) + 1 if len(codes) else 0
-    point = arm_curves(time, event, t, w, grid)
+    codes_t = np.unique(time, return_inverse=True)
+    point = arm_curves(time, event, t, w, grid, codes_t)
     rng = np.random.default_rng(seed)
     reps, failed = [], 0
     for _ in range(n_boot):
@@ -125,7 +132,7 @@ def fixed_weights(frame: pd.DataFrame, grid: np.ndarray, n_boot: int, seed: int,
         if ww[t].sum() <= 0 or ww[~t].sum() <= 0:
             failed += 1
             continue
-        reps.append(arm_curves(time, event, t, ww, grid))
+        reps.append(arm_curves(time, event, t, ww, grid, codes_t))
     return CurveBootstrap(grid, point, _stack(reps, grid), failed)
 
 
@@ -168,7 +175,8 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
     point_w = weights(expit(X @ beta0), np.ones(len(frame)))
     if point_w is None:
         raise ValueError("an arm is empty after trimming")
-    point = arm_curves(time, event, t, point_w, grid)
+    codes_t = np.unique(time, return_inverse=True)
+    point = arm_curves(time, event, t, point_w, grid, codes_t)
     rng = np.random.default_rng(seed)
     n = len(frame)
     reps, stats, failed = [], [], 0
@@ -186,7 +194,7 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
         if ww is None:
             failed += 1
             continue
-        reps.append(arm_curves(time, event, t, ww, grid))
+        reps.append(arm_curves(time, event, t, ww, grid, codes_t))
         if statistic is not None:
             stats.append(statistic(frame, ww))
     return CurveBootstrap(grid, point, _stack(reps, grid), failed,

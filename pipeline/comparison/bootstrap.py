@@ -22,7 +22,7 @@ from .logistic import logit_newton
 from .propensity import DesignSpec, fit_propensity
 from .weighting import Estimand, ipw_weights
 
-__all__ = ["weighted_km_at", "weighted_km_bootstrap"]
+__all__ = ["km_from_codes", "weighted_km_at", "weighted_km_bootstrap"]
 
 
 def weighted_km_at(
@@ -40,12 +40,15 @@ def weighted_km_at(
     event = np.asarray(event).astype(bool)
     w = np.ones_like(time) if weights is None else np.asarray(weights, dtype=float)
     uniq, code = np.unique(time, return_inverse=True)
-    return _km_sorted(uniq, code, event, w, np.asarray(times, dtype=float))
+    return km_from_codes(uniq, code, event, w, np.asarray(times, dtype=float))
 
 
-def _km_sorted(
+def km_from_codes(
     uniq: np.ndarray, code: np.ndarray, event: np.ndarray, w: np.ndarray, times: np.ndarray
 ) -> np.ndarray:
+    """`weighted_km_at` with the distinct times (`uniq`) and each row's code into them found
+    once by the caller (``np.unique(time, return_inverse=True)``): a bootstrap re-uses them
+    for every resample instead of sorting the times again."""
     m = len(uniq)
     d = np.bincount(code, weights=w * event, minlength=m)
     tot = np.bincount(code, weights=w, minlength=m)
@@ -106,8 +109,8 @@ def weighted_km_bootstrap(
         p1 = float(np.sum(f * t) / np.sum(f))  # the resample's treated share
         w[keep] = ipw_weights(ps[keep], t[keep], estimand, stabilized, p_treated=p1)
         ww = w * f
-        s1 = _km_sorted(uniq, code, event, ww * t, times_a)
-        s0 = _km_sorted(uniq, code, event, ww * ~t, times_a)
+        s1 = km_from_codes(uniq, code, event, ww * t, times_a)
+        s0 = km_from_codes(uniq, code, event, ww * ~t, times_a)
         return np.stack([s1, s0, s1 - s0])
 
     n = len(df)
