@@ -38,8 +38,9 @@ def specification(cfg: EvaluationConfig, outcome_name: str) -> list[dict[str, st
         {"element": "Assignment",
          "target": "Random assignment.",
          "emulation": "Not random: within each risk set, comparison people are weighted by "
-                      f"their odds of starting treatment given {covariates} (a conditional "
-                      "logistic model over the risk sets); matching on a propensity score "
+                      f"their odds of starting treatment given {covariates}, chosen so that "
+                      "the weighted comparison people have the treated people's averages "
+                      "(entropy balancing within risk sets); matching on a propensity score "
                       f"({caliper}) as a sensitivity analysis. Unmeasured differences may "
                       "remain."},
         {"element": "Time zero",

@@ -1,7 +1,8 @@
-"""The primary analysis's weights: the risk-set score is a conditional logistic regression
-over the trials (checked against statsmodels' ConditionalLogit), each trial's comparison
-weights add up to one treated person, and sampling weights enter as Horvitz-Thompson
-weights (a drawn candidate standing for s people weighs as s copies of itself)."""
+"""The primary analysis's weights: entropy balancing within risk sets (the weighted
+comparison arm has exactly the treated means, which statsmodels' ConditionalLogit, the
+earlier risk-set score, does not give), each trial's comparison weights add up to one
+treated person, and sampling weights enter as Horvitz-Thompson weights (a drawn candidate
+standing for s people weighs as s copies of itself)."""
 
 from __future__ import annotations
 

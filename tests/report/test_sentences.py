@@ -140,7 +140,7 @@ def test_methods_follow_the_configuration(cfg):
     assert "days since qualifying offence" in text and "within 0.2 standard" in text
     fewer = dataclasses.replace(cfg, covariates=("age",), categorical=("sex",))
     text = S.methods_comparison(fewer)
-    assert "days since qualifying" not in text and "given age and sex, is estimated" in text
+    assert "days since qualifying" not in text and "day given age and sex, the weights" in text
     assert "random sample" in text  # max_controls_per_trial is set in the shipped config
     unbounded = dataclasses.replace(fewer, comparison=dataclasses.replace(
         fewer.comparison, max_controls_per_trial=None))
