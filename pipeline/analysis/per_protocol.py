@@ -62,9 +62,10 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
 
     c = counts(frame, "weight")
     horizon = max(frame["time_days"].max(), CUT_DAYS)
-    switch_time = frame["unit_id"].map(switch).to_numpy(float)
-    end = np.fmin(frame["time_days"].to_numpy(float),
-                  np.where(frame["treated"].to_numpy() == 1, np.nan, switch_time))
+    # a comparison person's own start of treatment (treated people are never censored by it)
+    switch_time = np.where(frame["treated"].to_numpy() == 1, np.nan,
+                           frame["unit_id"].map(switch).to_numpy(float))
+    end = np.fmin(frame["time_days"].to_numpy(float), switch_time)
     n_rows = int(np.sum(np.ceil(np.maximum(end, 1) / CUT_DAYS)))  # the start-stop rows
     if n_rows > MAX_ROWS:
         return pd.DataFrame([not_estimable(
@@ -74,7 +75,6 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
     data = pd.concat([frame[["trial", "person_key", "time_days", "event", "treated", "weight"]]
                       .reset_index(drop=True), x.reset_index(drop=True)], axis=1)
     data["switch_time"] = switch_time
-    data.loc[data["treated"] == 1, "switch_time"] = np.nan
     data = data[data["weight"] > 0]
     cuts = np.arange(CUT_DAYS, horizon, CUT_DAYS)
     try:
@@ -84,8 +84,8 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
     except ValueError as exc:
         return pd.DataFrame([not_estimable(ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
                                            note=f"per protocol not estimable: {exc}")])
-    rows = pp.frame
-    rows["w"] = rows["weight"].to_numpy() * data["weight"].to_numpy()[rows["row"].to_numpy()]
+    rows = pp.frame.assign(
+        w=pp.frame["weight"].to_numpy() * data["weight"].to_numpy()[pp.frame["row"].to_numpy()])
     note = (f"per protocol: comparison people censored when they start treatment "
             f"({pp.n_censored_by_switch} censored), IPCW from a pooled logistic model over "
             f"{CUT_DAYS}-day intervals ({pp.n_truncated} weights truncated); SEs clustered by "

@@ -92,7 +92,9 @@ def _arm_terms(
     the target population and the arm) enter phi, whose influence is 0 elsewhere. The RMST's
     influence is accumulated as integrals of phi and of the estimate, combined once at the end.
     """
-    need = np.flatnonzero((g != 0) | np.isin(np.arange(time.size), rows))
+    needed = g != 0
+    needed[rows] = True
+    need = np.flatnonzero(needed)
     order = np.argsort(time[rows], kind="stable")
     arm = rows[order]  # arm rows, in time order
     pos = np.searchsorted(need, arm)  # their places among the needed rows
