@@ -333,7 +333,7 @@ def _execute(job, instance, extract_id: str, run_config: dict, progress: bool,
             box["error"] = exc
 
     worker = threading.Thread(target=work, name="dagster-run", daemon=True)
-    started, seen = time.perf_counter(), 0
+    started, cursor = time.perf_counter(), None
     kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
              dg.DagsterEventType.ASSET_MATERIALIZATION}
     rows: dict[str, int | None] = {}
@@ -344,20 +344,19 @@ def _execute(job, instance, extract_id: str, run_config: dict, progress: bool,
             worker.join(0.5)
             if not progress:
                 continue
-            try:
-                events = ([e.dagster_event for e in instance.all_logs(run_id, of_type=kinds)]
-                          if instance.has_run(run_id) else [])
+            try:  # only the events stored since the last poll (re-reading all is quadratic)
+                page = instance.get_records_for_run(run_id, cursor=cursor, of_type=kinds)
             except Exception:  # progress is cosmetic, the run's outcome is not: stop printing
                 progress = False  # (e.g. the disk of the run storage is full)
                 continue
-            for event in events[seen:]:
+            cursor = page.cursor
+            for event in (r.event_log_entry.dagster_event for r in page.records):
                 if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                     rows[event.step_key] = _row_count(event)
                 else:
                     line = _step_done(event, started, rows.get(event.step_key))
                     sys.stderr.write(line + "\n")  # one write: no interleaving
                     sys.stderr.flush()
-            seen = len(events)
     except Interrupted as stop:
         _abandon(instance, run_id, stop.signum)
     finally:

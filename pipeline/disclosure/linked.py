@@ -272,8 +272,27 @@ def _texts(ls: LinkedSet, sup: set[str], primary: set[str], policy: DisclosurePo
     return out
 
 
+_MEMO: dict[tuple, LinkedResult] = {}
+_MEMO_SIZE = 4
+
+
 def protect_linked(ls: LinkedSet, policy: DisclosurePolicy) -> LinkedResult:
-    """Primary and complementary suppression over the whole linked set (module docstring)."""
+    """Primary and complementary suppression over the whole linked set (module docstring).
+
+    The result depends only on the cells, relations and policy, so it is remembered for the
+    last few sets: the funder report and the exports of one run protect the same set, and the
+    audit's linear programmes are its costliest part (seconds even for a small extract).
+    """
+    key = (tuple(ls.values.items()), tuple(ls.printed.items()), tuple(ls.relations), policy)
+    if key not in _MEMO:
+        if len(_MEMO) >= _MEMO_SIZE:
+            del _MEMO[next(iter(_MEMO))]
+        _MEMO[key] = _protect(ls, policy)
+    found = _MEMO[key]
+    return LinkedResult(dict(found.published), found.suppressed, found.primary, found.sensitive)
+
+
+def _protect(ls: LinkedSet, policy: DisclosurePolicy) -> LinkedResult:
     keys = list(ls.values)
     order = {k: i for i, k in enumerate(keys)}
     vals = np.array([ls.values[k] for k in keys])

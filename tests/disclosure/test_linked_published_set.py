@@ -81,3 +81,24 @@ def test_published_set_links_every_table_of_the_extract():
     assert not leaks(published, policy, attack(published, policy))
     assert [f["n"].iloc[-1] for k, f in sorted(published.flow.items())] == [
         text[arm_key(c, a)] for c, a in sorted(published.flow)]
+
+
+def test_a_repeated_set_is_protected_once_and_gives_the_same_answer(monkeypatch):
+    """The report and the exports protect the same set in one run: the second call reuses the
+    first's result (the audit is not run again), equal to it, and a caller changing its copy
+    changes nothing for the next caller; a set with another count is protected afresh."""
+    from pipeline.disclosure import linked
+
+    policy = DisclosurePolicy()
+    con = _warehouse()
+    first = published_set(con, EID, policy).result
+    calls = []
+    real = linked._protect
+    monkeypatch.setattr(linked, "_protect", lambda ls, p: calls.append(1) or real(ls, p))
+    again = published_set(con, EID, policy).result
+    assert calls == [] and again == first
+    again.published.clear()
+    assert published_set(con, EID, policy).result.published == first.published
+    con.execute("UPDATE analysis.match_summary SET n_matched = 115")
+    changed = published_set(con, EID, policy)
+    assert calls == [1] and changed.linked.values[MATCH_MATCHED] == 115
