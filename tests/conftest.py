@@ -32,6 +32,7 @@ def fast_settings(root: Path, replicates: int = 20) -> Settings:
     return dataclasses.replace(settings, config_file=config)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which turns the marks into worker groups
 def pytest_collection_modifyitems(config, items) -> None:
     """Keep what shares an expensive fixture on one xdist worker (``--dist loadgroup``): the
     session-wide end-to-end run in one group, every other module in its own group, so that no
