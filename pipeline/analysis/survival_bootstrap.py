@@ -9,8 +9,9 @@ Two resampling schemes:
 
 * ``refit_ipw``: people are resampled and the propensity model and inverse-probability weights
   are re-estimated in every resample (weights estimated, so their uncertainty is included). The
-  resampling (frequency weights from ``rng.integers``, rows in stable time order), the Newton
-  logistic fit and the stabilisation by the resample's treated share are those of
+  resampling (frequency weights from ``rng.integers``, rows in stable time order), the logistic
+  MLE of each resample (``logit_replicates``: every resample of a chunk at once, the same MLE
+  as Newton's method) and the stabilisation by the resample's treated share are those of
   ``pipeline.comparison.weighted_km_bootstrap``, so without trimming the replicates are the
   same (tested), and trimming is re-applied in each resample.
 * ``fixed_weights``: clusters (matched sets) are resampled with their weights fixed: the
@@ -31,7 +32,7 @@ from scipy import stats
 
 from pipeline.comparison import ipw_weights
 from pipeline.comparison.bootstrap import km_from_codes
-from pipeline.comparison.logistic import logit_newton
+from pipeline.comparison.logistic import logit_replicates, replicate_chunk
 from pipeline.comparison.propensity import PropensityModel
 from pipeline.comparison.weighting import Estimand
 from pipeline.config import Trim
@@ -180,23 +181,27 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
     rng = np.random.default_rng(seed)
     n = len(frame)
     reps, stats, failed = [], [], 0
-    for _ in range(n_boot):
-        f = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        if not 0 < np.sum(f * y) < np.sum(f):
-            failed += 1
-            continue
-        beta, ok = logit_newton(X, y, f, beta0)
-        ps = expit(X @ beta)
-        if not ok or np.any((ps[f > 0] < 1e-12) | (ps[f > 0] > 1 - 1e-12)):
-            failed += 1
-            continue
-        ww = weights(ps, f)
-        if ww is None:
-            failed += 1
-            continue
-        reps.append(arm_curves(time, event, t, ww, grid, codes_t))
-        if statistic is not None:
-            stats.append(statistic(frame, ww))
+    left = n_boot
+    while left > 0:  # resamples drawn in order, their scores fitted a chunk at a time
+        size = replicate_chunk(n, left)
+        left -= size
+        draws = np.stack([np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+                          for _ in range(size)])
+        usable = np.array([0 < np.sum(f * y) < np.sum(f) for f in draws])
+        failed += int((~usable).sum())
+        betas, ok = logit_replicates(X, y, draws[usable], beta0)
+        for f, beta, fitted in zip(draws[usable], betas, ok, strict=True):
+            ps = expit(X @ beta)
+            if not fitted or np.any((ps[f > 0] < 1e-12) | (ps[f > 0] > 1 - 1e-12)):
+                failed += 1
+                continue
+            ww = weights(ps, f)
+            if ww is None:
+                failed += 1
+                continue
+            reps.append(arm_curves(time, event, t, ww, grid, codes_t))
+            if statistic is not None:
+                stats.append(statistic(frame, ww))
     return CurveBootstrap(grid, point, _stack(reps, grid), failed,
                           np.nan if statistic is None else statistic(frame, point_w),
                           np.asarray(stats, dtype=float))

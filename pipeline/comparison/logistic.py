@@ -1,18 +1,22 @@
 """Frequency-weighted logistic regression by Newton–Raphson in numpy.
 
 One implementation for the fits that run many times or on many rows: the bootstrap
-resamples (a few Newton steps from the full-sample estimate) and the per-protocol switching
-model (hundreds of thousands of person-interval rows). statsmodels' GLM solves each IRLS
-step by least squares on the whole design (an SVD), and checks the design's rank first; the
-normal equations X'WX are the same estimate at a fraction of the cost when the design is
-well conditioned, which a model of a few dozen terms on many rows is.
+resamples (``logit_replicates``: all resamples at once, from the full-sample estimate) and
+the per-protocol switching model (hundreds of thousands of person-interval rows).
+statsmodels' GLM solves each IRLS step by least squares on the whole design (an SVD), and
+checks the design's rank first; the normal equations X'WX are the same estimate at a
+fraction of the cost when the design is well conditioned, which a model of a few dozen
+terms on many rows is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["logit_newton", "logit_se"]
+__all__ = ["logit_newton", "logit_replicates", "logit_se"]
+
+# elements of one (rows x replicates) working array: bounds the memory of a chunk of resamples
+CHUNK_ELEMENTS = 4_000_000
 
 
 def logit_newton(
@@ -52,3 +56,63 @@ def logit_se(X: np.ndarray, f: np.ndarray, beta: np.ndarray) -> np.ndarray:
     p = 1.0 / (1.0 + np.exp(-(X @ beta)))
     info = (X * (f * p * (1.0 - p))[:, None]).T @ X
     return np.sqrt(np.diag(np.linalg.pinv(info)))
+
+
+def replicate_chunk(n_rows: int, n_total: int) -> int:
+    """How many resamples ``logit_replicates`` fits at once: (rows x replicates) working arrays
+    stay under ``CHUNK_ELEMENTS`` elements (32 MB each) whatever the number of rows."""
+    return max(1, min(n_total, CHUNK_ELEMENTS // max(n_rows, 1)))
+
+
+def logit_replicates(
+    X: np.ndarray,
+    y: np.ndarray,
+    F: np.ndarray,
+    beta0: np.ndarray,
+    tol: float = 1e-11,
+    maxiter: int = 200,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The frequency-weighted logistic MLE of every resample (rows of ``F``) at once.
+
+    Why: a bootstrap of the propensity score re-fits the model hundreds of times; each Newton
+    step of each resample builds its own Hessian (rows x terms^2). Here every resample takes
+    steps with one fixed matrix, the full-sample information at ``beta0`` (the MLE of the full
+    sample, whose frequencies are all 1), so that one iteration of all resamples is two matrix
+    products (rows x terms x resamples). A resample's information differs from the full
+    sample's by O(n^-1/2), so the iteration contracts by about that factor per step and
+    reaches the same fixed point as Newton's method -- the resample's MLE, to ``tol``. A
+    resample that has not settled within ``maxiter`` steps (separation, tiny samples) is
+    handed to ``logit_newton``, which then decides whether it converges.
+
+    Returns (betas, converged): shapes (B, terms) and (B,).
+    """
+    F = np.atleast_2d(np.asarray(F, dtype=float))
+    n_rep = F.shape[0]
+    p0 = 1.0 / (1.0 + np.exp(-(X @ beta0)))
+    info = (X * (p0 * (1.0 - p0))[:, None]).T @ X
+    try:
+        metric = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        metric = np.linalg.pinv(info)
+    betas = np.tile(beta0, (n_rep, 1))
+    active = np.arange(n_rep)
+    done = np.zeros(n_rep, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(maxiter):
+            if not active.size:
+                break
+            b = betas[active]  # (a, k)
+            p = 1.0 / (1.0 + np.exp(-(X @ b.T)))  # (n, a)
+            grad = X.T @ (F[active].T * (y[:, None] - p))  # (k, a)
+            step = (metric @ grad).T  # (a, k)
+            b = b + step
+            betas[active] = b
+            finite = np.all(np.isfinite(b), axis=1)
+            settled = finite & (np.max(np.abs(step), axis=1)
+                                < tol * (1.0 + np.max(np.abs(b), axis=1)))
+            done[active[settled]] = True
+            active = active[finite & ~settled]
+    converged = done.copy()
+    for r in np.flatnonzero(~done):  # left to Newton's method (rare: a few, or none)
+        betas[r], converged[r] = logit_newton(X, y, F[r], beta0)
+    return betas, converged
