@@ -314,7 +314,7 @@ def _sensitivity(con: duckdb.DuckDBPyConnection, extract_id: str, cfg: Evaluatio
     if mf["treated"].nunique() < 2:
         return rows
     rows += [subgroup_rows(mf, cfg, variable) for variable in cfg.comparison.subgroups]
-    exposure = landmark_frame(con, extract_id, cfg)
+    exposure = landmark_frame(con, extract_id, cfg, units)  # the frame read once
     rows.append(landmark_rows(mf, exposure[["person_key", "sessions_by_landmark",
                                             "completed_by_landmark"]], cfg))
     return rows

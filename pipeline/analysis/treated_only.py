@@ -25,9 +25,12 @@ DOSE_STEP = 5  # hazard ratio reported per this many sessions attended
 
 
 def landmark_frame(con: duckdb.DuckDBPyConnection, extract_id: str,
-                   cfg: EvaluationConfig) -> pd.DataFrame:
-    """Treated people still event-free and followed at the landmark, with exposure by then."""
-    frame = cohort_frame(con, extract_id, cfg)
+                   cfg: EvaluationConfig, cohort: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Treated people still event-free and followed at the landmark, with exposure by then.
+
+    ``cohort``: the main cohort's frame (``cohort_frame`` with the configured family and
+    proof) when the caller has read it already; it is read here otherwise."""
+    frame = cohort_frame(con, extract_id, cfg) if cohort is None else cohort
     frame = frame[frame["arm"] == "treated"]
     lm = cfg.landmark_days
     exposure = con.execute(f"""
