@@ -72,14 +72,17 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
             ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
             note=f"not run: {n_rows:,} start-stop rows exceed the bound of {MAX_ROWS:,}")])
     x = covariate_design(frame, cfg)
-    data = pd.concat([frame[["trial", "person_key", "time_days", "event", "treated", "weight"]]
-                      .reset_index(drop=True), x.reset_index(drop=True)], axis=1)
+    # integer trial and person codes (``trial_code``, ``cluster``), not the string keys: they
+    # are repeated on every start-stop row and grouped by in the Cox model's robust SEs
+    data = pd.concat([frame[["trial_code", "cluster", "time_days", "event", "treated",
+                             "weight"]].reset_index(drop=True), x.reset_index(drop=True)],
+                     axis=1)
     data["switch_time"] = switch_time
     data = data[data["weight"] > 0]
     cuts = np.arange(CUT_DAYS, horizon, CUT_DAYS)
     try:
-        pp = per_protocol_frame(data, cuts, list(x.columns), trial_col="trial",
-                                person_col="person_key", time_col="time_days",
+        pp = per_protocol_frame(data, cuts, list(x.columns), trial_col="trial_code",
+                                person_col="cluster", time_col="time_days",
                                 switch_col="switch_time", keep_covariates=False)
     except ValueError as exc:
         return pd.DataFrame([not_estimable(ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
@@ -92,7 +95,7 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
             "person, weights taken as known")
     try:
         fit = fit_cox(rows, "stop", "event", ["treated"], entry_col="start", weights_col="w",
-                      cluster_col="person_key", compute_concordance=False)
+                      cluster_col="cluster", compute_concordance=False)
     except (ValueError, np.linalg.LinAlgError) as exc:
         return pd.DataFrame([not_estimable(ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
                                            note=f"{note}; Cox model not fitted: {exc}")])
