@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .logistic import logit_newton, logit_se
+from .logistic import logit_newton_codes
 
 __all__ = ["PerProtocolFrame", "per_protocol_frame"]
 
@@ -95,7 +95,8 @@ def _switch_probabilities(
     """Marginal and covariate-conditional P(switch in the row's interval), and the model.
 
     Rows carry a covariate `pattern` (row of `patterns`, the distinct covariate vectors), so
-    that the expanded person-interval rows never hold the covariates themselves."""
+    that the expanded person-interval rows never hold the covariates themselves, and the
+    model is fitted on those codes (``logit_newton_codes``: no design matrix is built)."""
     n_int = int(interval.max()) + 1
     at_risk = np.bincount(interval, minlength=n_int)
     n_switch = np.bincount(interval, weights=switched, minlength=n_int)
@@ -106,30 +107,25 @@ def _switch_probabilities(
     if not fit_rows.any():
         return marginal, conditional, pd.DataFrame(columns=["coef", "se"])
     kept = np.flatnonzero(informative)
-    # identical (interval, covariates, outcome) rows enter once with a frequency weight: the
-    # same likelihood, and far fewer rows when the covariates are categorical
-    code = np.searchsorted(kept, interval[fit_rows]).astype(np.int64)
-    key = (pattern[fit_rows].astype(np.int64) * kept.size + code) * 2 \
-        + switched[fit_rows].astype(np.int64)
-    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    y = (uniq % 2).astype(float)
-    u_code, u_pattern = (uniq // 2) % kept.size, uniq // 2 // kept.size
-    dummies = (u_code[:, None] == np.arange(kept.size)[None, :]).astype(float)
-    design = np.hstack([dummies, patterns[u_pattern]])
-    f = counts.astype(float)
+    code = np.searchsorted(kept, interval[fit_rows])  # interval term of each fitted row
+    row_pattern = pattern[fit_rows]
+    y = switched[fit_rows].astype(float)
     # start from the interval rates (the covariate terms at 0): a few Newton steps from there
     rate = np.clip(n_switch[kept] / at_risk[kept], 1e-6, 1 - 1e-6)
-    beta0 = np.concatenate([np.log(rate / (1 - rate)), np.zeros(design.shape[1] - kept.size)])
+    beta0 = np.concatenate([np.log(rate / (1 - rate)), np.zeros(patterns.shape[1])])
     # under separation the coefficients diverge but the fitted probabilities settle at 0 or 1
     # (the likelihood's limit, which is also where statsmodels' IRLS stops); such weights
     # pass, unless they are infinite, which the positivity check below reports
-    beta, _ = logit_newton(design, y, f, beta0)
+    beta, _, info = logit_newton_codes(code, kept.size, row_pattern, patterns, y,
+                                       np.ones(y.size), beta0)
     if not np.all(np.isfinite(beta)):
         raise ValueError("per-protocol analysis not estimable: the switching model did not "
                          "converge (a covariate separates who starts treatment)")
-    conditional[fit_rows] = (1.0 / (1.0 + np.exp(-(design @ beta))))[inverse.ravel()]
+    eta = beta[:kept.size][code] + (patterns @ beta[kept.size:])[row_pattern]
+    conditional[fit_rows] = 1.0 / (1.0 + np.exp(-eta))
     index = [f"interval[{k}]" for k in kept] + list(names)
-    model = pd.DataFrame({"coef": beta, "se": logit_se(design, f, beta)}, index=index)
+    se = np.sqrt(np.diag(np.linalg.pinv(info)))
+    model = pd.DataFrame({"coef": beta, "se": se}, index=index)
     return marginal, conditional, model
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["logit_newton", "logit_replicates", "logit_se"]
+__all__ = ["logit_newton", "logit_newton_codes", "logit_replicates"]
 
 # elements of one (rows x replicates) working array: bounds the memory of a chunk of resamples
 CHUNK_ELEMENTS = 4_000_000
@@ -48,14 +48,6 @@ def logit_newton(
         if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
             return beta, True
     return beta, False
-
-
-def logit_se(X: np.ndarray, f: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """Model-based standard errors: square roots of the diagonal of the inverse observed
-    information (X'WX)^-1 at ``beta`` (what statsmodels' GLM reports as ``bse``)."""
-    p = 1.0 / (1.0 + np.exp(-(X @ beta)))
-    info = (X * (f * p * (1.0 - p))[:, None]).T @ X
-    return np.sqrt(np.diag(np.linalg.pinv(info)))
 
 
 def replicate_chunk(n_rows: int, n_total: int) -> int:
@@ -116,3 +108,65 @@ def logit_replicates(
     for r in np.flatnonzero(~done):  # left to Newton's method (rare: a few, or none)
         betas[r], converged[r] = logit_newton(X, y, F[r], beta0)
     return betas, converged
+
+
+def logit_newton_codes(
+    code: np.ndarray,
+    n_codes: int,
+    pattern: np.ndarray,
+    patterns: np.ndarray,
+    y: np.ndarray,
+    f: np.ndarray,
+    beta0: np.ndarray,
+    tol: float = 1e-10,
+    maxiter: int = 50,
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """``logit_newton`` for the design [one-hot(code) | patterns[pattern]], never built.
+
+    Why: the per-protocol switching model has one indicator per interval and the baseline
+    covariates; its rows are (interval, covariate pattern, outcome) combinations, millions at
+    scale, and the explicit design (rows x (intervals + covariates)) was the largest array of
+    the analysis. Every sum Newton's method needs is a sum over rows of a function of the
+    row's interval and pattern, so it is taken with ``bincount`` over the codes and then
+    multiplied by the (few) distinct patterns: memory linear in the rows with no factor for
+    the terms, and the same estimate as ``logit_newton`` on the explicit design.
+
+    ``code`` (0 .. n_codes - 1) and ``pattern`` (rows of ``patterns``) per row; returns
+    (beta, converged, information at beta): beta is the interval terms then the covariates.
+    """
+    n_pat = patterns.shape[0]
+    cell = code.astype(np.int64) * n_pat + pattern  # (interval, pattern) of each row
+    n_cell = n_codes * n_pat
+
+    def sums(weights: np.ndarray) -> np.ndarray:  # per (interval, pattern): (n_codes, n_pat)
+        return np.bincount(cell, weights=weights, minlength=n_cell).reshape(n_codes, n_pat)
+
+    def information(p: np.ndarray) -> np.ndarray:
+        cw = sums(f * p * (1.0 - p))
+        by_pattern = cw.sum(axis=0)
+        top = np.hstack([np.diag(cw.sum(axis=1)), cw @ patterns])
+        bottom = np.hstack([(cw @ patterns).T, (patterns * by_pattern[:, None]).T @ patterns])
+        return np.vstack([top, bottom])
+
+    def fitted(beta: np.ndarray) -> np.ndarray:
+        eta = beta[:n_codes][code] + (patterns @ beta[n_codes:])[pattern]
+        return 1.0 / (1.0 + np.exp(-eta))
+
+    beta = beta0.copy()
+    converged = False
+    for _ in range(maxiter):
+        p = fitted(beta)
+        cr = sums(f * (y - p))
+        grad = np.concatenate([cr.sum(axis=1), patterns.T @ cr.sum(axis=0)])
+        hess = information(p)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        beta = beta + step
+        if not np.all(np.isfinite(beta)):
+            return beta, False, hess
+        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
+            converged = True
+            break
+    return beta, converged, information(fitted(beta))
