@@ -129,6 +129,19 @@ def _switch_probabilities(
     return marginal, conditional, model
 
 
+def _patterns(covariates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct covariate vectors (sorted as ``np.unique(..., axis=0)`` sorts them) and
+    each row's index into them; grouped column by column, which is linear in the rows where
+    ``np.unique`` over whole rows sorts them as byte strings."""
+    values = covariates.to_numpy(dtype=float)
+    if covariates.shape[1] == 0:
+        return np.zeros((1, 0)), np.zeros(len(covariates), dtype=np.int64)
+    code = covariates.groupby(list(covariates.columns), sort=True).ngroup().to_numpy()
+    first = np.full(int(code.max()) + 1, -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(code.size)[::-1]  # the first row of every pattern
+    return values[first], code.astype(np.int64)
+
+
 def _exclusive_cumsum(values: np.ndarray, owner: np.ndarray) -> np.ndarray:
     """Per-owner cumulative sum of the earlier rows (rows of an owner are consecutive)."""
     total = np.cumsum(values)
@@ -201,10 +214,9 @@ def per_protocol_frame(
     log_w = np.zeros(owner.size)
     model = pd.DataFrame(columns=["coef", "se"])
     if switched.any():
-        patterns, pattern = np.unique(df[covariates].to_numpy(dtype=float), axis=0,
-                                      return_inverse=True)
+        patterns, pattern = _patterns(df[covariates])
         marg, cond, model = _switch_probabilities(
-            interval[is_ctrl], switched[is_ctrl], pattern.ravel()[owner[is_ctrl]], patterns,
+            interval[is_ctrl], switched[is_ctrl], pattern[owner[is_ctrl]], patterns,
             covariates)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.log1p(-marg) - np.log1p(-cond)
@@ -224,21 +236,20 @@ def per_protocol_frame(
         n_trunc = int(over.sum())
         weight[over] = cap
 
-    kept_cols = [trial_col, person_col, *(covariates if keep_covariates else [])]
-    base = df[kept_cols].iloc[owner].reset_index(drop=True)
-    frame = base.assign(
-        row=owner,
-        treated=treated[owner].astype(int),
-        start=edges[interval],
-        stop=stop,
-        **{event_col: row_event.astype(int)},
-        interval=interval,
-        weight=weight,
-        weight_untruncated=raw,
-    )
-    frame = frame[[trial_col, person_col, "row", "treated", "start", "stop", event_col,
-                   "interval", "weight", "weight_untruncated",
-                   *(covariates if keep_covariates else [])]]
+    # built column by column from arrays: one copy of each column, in its final order
+    frame = pd.DataFrame({
+        trial_col: df[trial_col].to_numpy()[owner],
+        person_col: df[person_col].to_numpy()[owner],
+        "row": owner,
+        "treated": treated[owner].astype(int),
+        "start": edges[interval],
+        "stop": stop,
+        event_col: row_event.astype(int),
+        "interval": interval,
+        "weight": weight,
+        "weight_untruncated": raw,
+        **{c: df[c].to_numpy()[owner] for c in (covariates if keep_covariates else [])},
+    })
     return PerProtocolFrame(
         frame=frame,
         n_controls=n_controls,

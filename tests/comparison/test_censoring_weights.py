@@ -163,3 +163,19 @@ def test_invalid_inputs():
         per_protocol_frame(toy(), [-5, 30], ["x"])
     with pytest.raises(ValueError, match="truncate"):
         per_protocol_frame(toy(), [30], ["x"], truncate=0.2)
+
+
+def test_covariate_patterns_are_those_of_numpy_unique():
+    """The switching model's covariate patterns: the same distinct rows in the same order as
+    ``np.unique(axis=0)``, and every row points at its own pattern."""
+    from pipeline.comparison.censoring_weights import _patterns
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"age": rng.integers(18, 22, 500).astype(float),
+                          "site=B": rng.integers(0, 2, 500).astype(float),
+                          "score": rng.choice([-1.5, 0.0, 2.25], 500)})
+    patterns, code = _patterns(frame)
+    ref, ref_code = np.unique(frame.to_numpy(float), axis=0, return_inverse=True)
+    np.testing.assert_array_equal(patterns, ref)
+    np.testing.assert_array_equal(code, ref_code.ravel())
+    np.testing.assert_array_equal(patterns[code], frame.to_numpy(float))
