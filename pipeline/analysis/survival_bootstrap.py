@@ -31,11 +31,12 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.comparison import ipw_weights
-from pipeline.comparison.bootstrap import km_from_codes
+from pipeline.comparison.bootstrap import km_from_codes, km_from_sums
 from pipeline.comparison.logistic import logit_replicates, replicate_chunk
 from pipeline.comparison.propensity import PropensityModel
 from pipeline.comparison.weighting import Estimand
 from pipeline.config import Trim
+from pipeline.survival.cox_binary import binary_log_hr, time_sums
 
 ARMS = ("treated", "comparison")
 
@@ -137,19 +138,17 @@ def fixed_weights(frame: pd.DataFrame, grid: np.ndarray, n_boot: int, seed: int,
     return CurveBootstrap(grid, point, _stack(reps, grid), failed)
 
 
-Statistic = Callable[[pd.DataFrame, np.ndarray], float]
-
-
 def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
               model: PropensityModel, grid: np.ndarray, n_boot: int, seed: int,
               estimand: Estimand = "ATT", trim: Trim = None,
-              statistic: Statistic | None = None) -> CurveBootstrap:
+              log_hr: bool = False) -> CurveBootstrap:
     """Resample people; re-fit the score (from ``model``'s coefficients) and re-weight each time.
 
     ``design(frame)`` returns the score's design matrix (``model.spec.matrix`` of the numeric
     covariates); weights are stabilised; trimming (``keep_mask``) is re-applied per resample.
-    ``statistic(frame, weights)`` (rows in the function's time order, weights = IP weight x
-    times drawn, 0 for rows not drawn or trimmed) is evaluated on every resample too.
+    With ``log_hr`` the weighted Cox log hazard ratio of treatment (Efron ties, weights = IP
+    weight x times drawn) is estimated on every resample too (``stat_point``, ``stat_reps``),
+    from the same per-time sums as the resample's curves (``cox_binary``).
     """
     from pipeline.analysis.propensity_scores import expit, keep_mask
 
@@ -173,14 +172,22 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
                               p_treated=float(np.sum(ft * t) / np.sum(ft)))
         return w * f
 
+    uniq, code = np.unique(time, return_inverse=True)
+    grid_f = np.asarray(grid, dtype=float)
+
+    def curves_and_sums(w: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        sums = time_sums(code, uniq.size, t, event, w)
+        exits, events, _ = sums
+        return np.stack([km_from_sums(uniq, events[1], exits[1], grid_f),
+                         km_from_sums(uniq, events[0], exits[0], grid_f)]), sums
+
     point_w = weights(expit(X @ beta0), np.ones(len(frame)))
     if point_w is None:
         raise ValueError("an arm is empty after trimming")
-    codes_t = np.unique(time, return_inverse=True)
-    point = arm_curves(time, event, t, point_w, grid, codes_t)
+    point, point_sums = curves_and_sums(point_w)
     rng = np.random.default_rng(seed)
     n = len(frame)
-    reps, stats, failed = [], [], 0
+    reps, sums, failed = [], [], 0
     left = n_boot
     while left > 0:  # resamples drawn in order, their scores fitted a chunk at a time
         size = replicate_chunk(n, left)
@@ -199,12 +206,16 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
             if ww is None:
                 failed += 1
                 continue
-            reps.append(arm_curves(time, event, t, ww, grid, codes_t))
-            if statistic is not None:
-                stats.append(statistic(frame, ww))
-    return CurveBootstrap(grid, point, _stack(reps, grid), failed,
-                          np.nan if statistic is None else statistic(frame, point_w),
-                          np.asarray(stats, dtype=float))
+            curve, rep_sums = curves_and_sums(ww)
+            reps.append(curve)
+            if log_hr:
+                sums.append(rep_sums)
+    stat_point, stat_reps = np.nan, np.zeros(0)
+    if log_hr:
+        stat_point = float(binary_log_hr(*(s[None] for s in point_sums))[0])
+        stat_reps = (binary_log_hr(*(np.stack(p) for p in zip(*sums, strict=True)))
+                     if sums else np.zeros(0))
+    return CurveBootstrap(grid, point, _stack(reps, grid), failed, stat_point, stat_reps)
 
 
 def _stack(reps: list[np.ndarray], grid: np.ndarray) -> np.ndarray:

@@ -49,31 +49,6 @@ def ipw_frame(units: pd.DataFrame, ps: np.ndarray, estimand: Estimand, trim: Tri
     return units.assign(weight=w)
 
 
-def weighted_log_hr(frame: pd.DataFrame, weights: np.ndarray) -> float:
-    """Log hazard ratio of treatment from a Cox model with case weights (rows weighted 0 out);
-    NaN when not estimable in a resample.
-
-    Called once per bootstrap resample, so it goes straight to the Newton-Raphson core on
-    arrays (no data-frame copies, no variance or tests): the same estimate as ``fit_cox``
-    (``tests/analysis`` checks the two agree) at a fraction of the cost.
-    """
-    from pipeline.survival.cox_core import newton_raphson, prepare
-
-    keep = weights > 0
-    event = frame["event"].to_numpy(float)[keep]
-    treated = frame["treated"].to_numpy(float)[keep]
-    if event.sum() == 0 or np.ptp(treated) == 0:
-        return np.nan
-    data = prepare(treated[:, None], frame["time_days"].to_numpy(float)[keep], event,
-                   weights[keep], np.zeros(int(keep.sum()), dtype=np.int64))
-    try:
-        beta, *_, converged = newton_raphson(data)
-    except np.linalg.LinAlgError:
-        return np.nan
-    return float(beta[0]) if converged and np.isfinite(beta[0]) and abs(beta[0]) < 20 \
-        else np.nan
-
-
 def weighted_analysis(units: pd.DataFrame, ps: np.ndarray, score: CohortScore,
                       cfg: EvaluationConfig, analysis: str, estimand: Estimand,
                       trim: Trim = None, n_boot: int | None = None,
@@ -96,7 +71,7 @@ def weighted_analysis(units: pd.DataFrame, ps: np.ndarray, score: CohortScore,
 
         boot = refit_ipw(kept, design, score.model, survival_grid(cfg), n_boot, cfg.seed,
                          estimand=estimand, trim=trim,
-                         statistic=weighted_log_hr if "hr" in measures else None)
+                         log_hr="hr" in measures)
     trimmed = int((frame["weight"] == 0).sum())
     note = f"IP weights ({estimand}, stabilised)" + (
         f"; {trimmed} units trimmed ({trim})" if trim is not None else "")

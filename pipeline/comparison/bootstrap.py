@@ -22,7 +22,7 @@ from .logistic import logit_newton
 from .propensity import DesignSpec, fit_propensity
 from .weighting import Estimand, ipw_weights
 
-__all__ = ["km_from_codes", "weighted_km_at", "weighted_km_bootstrap"]
+__all__ = ["km_from_codes", "km_from_sums", "weighted_km_at", "weighted_km_bootstrap"]
 
 
 def weighted_km_at(
@@ -52,6 +52,13 @@ def km_from_codes(
     m = len(uniq)
     d = np.bincount(code, weights=w * event, minlength=m)
     tot = np.bincount(code, weights=w, minlength=m)
+    return km_from_sums(uniq, d, tot, times)
+
+
+def km_from_sums(uniq: np.ndarray, d: np.ndarray, tot: np.ndarray, times: np.ndarray
+                 ) -> np.ndarray:
+    """`weighted_km_at` from the weighted events (`d`) and rows (`tot`) ending at each distinct
+    time `uniq` (ascending), e.g. sums a bootstrap also fits a Cox model from."""
     at_risk = np.cumsum(tot[::-1])[::-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(at_risk > 0, d / at_risk, 0.0)
