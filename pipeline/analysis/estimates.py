@@ -28,9 +28,14 @@ SURVIVAL_ANALYSES = (
 
 
 def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
-                       cfg: EvaluationConfig) -> pd.DataFrame:
+                       cfg: EvaluationConfig, main: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
     """Unadjusted and covariate-adjusted survival contrasts for the main and sensitivity
-    analyses (no propensity-score adjustment: see ``pipeline.analysis.comparison_results``)."""
+    analyses (no propensity-score adjustment: see ``pipeline.analysis.comparison_results``).
+
+    ``main``: the main cohort's frame (``cohort_frame`` with the configuration's defaults)
+    when the caller has read it; the naive and landmark analyses use it instead of reading it
+    again."""
     from pipeline.analysis.survival_results import survival_contrast
     from pipeline.analysis.treated_only import landmark_frame, treated_only_estimates
 
@@ -40,9 +45,14 @@ def survival_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
                 (custody is not None and custody == cfg.custody_time_at_risk):
             continue  # the sensitivity analysis equals the main one under this config
         c = cfg if custody is None else dataclasses.replace(cfg, custody_time_at_risk=custody)
-        frame = cohort_frame(con, extract_id, c, family=family, proof=proof, cohort=cohort)
+        if main is not None and (cohort, family, proof, custody) == ("started", None, None,
+                                                                     None):
+            frame = main
+        else:
+            frame = cohort_frame(con, extract_id, c, family=family, proof=proof,
+                                 cohort=cohort)
         parts.append(survival_contrast(frame, c, name))
-    parts.append(treated_only_estimates(landmark_frame(con, extract_id, cfg), cfg))
+    parts.append(treated_only_estimates(landmark_frame(con, extract_id, cfg, main), cfg))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -55,7 +65,7 @@ def write_descriptive_estimates(con: duckdb.DuckDBPyConnection, extract_id: str,
     props = window_proportions(frame, cfg.followup_months)
     write_frame(con, "analysis.km", km, extract_id)
     write_frame(con, "analysis.window_proportions", props, extract_id)
-    estimates = survival_estimates(con, extract_id, cfg)
+    estimates = survival_estimates(con, extract_id, cfg, main=frame)  # frame read once
     write_frame(con, "analysis.survival_estimates", estimates, extract_id)
     n_treated = int(frame["treated"].sum())
     return {"km_rows": len(km), "units": len(frame), "events": int(frame["event"].sum()),
