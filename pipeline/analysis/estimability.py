@@ -36,6 +36,8 @@ REASONS: dict[str, str] = {
                                "levels",
     "no_variation": "the groups do not differ in this characteristic's spread",
     "model_not_fitted": "the statistical model could not be fitted to these data",
+    "over_size_bound": "the extract is too large for this analysis on one machine (it needs "
+                       "more rows than the configured bound)",
     "degenerate_fit": "the model gave a ratio of zero or infinity, which is not informative",
     "unbounded_interval": "the confidence interval has no finite limit",
     "needs_bootstrap": "it needs bootstrap resamples, which the configuration turned off",

@@ -69,7 +69,7 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
     n_rows = int(np.sum(np.ceil(np.maximum(end, 1) / CUT_DAYS)))  # the start-stop rows
     if n_rows > MAX_ROWS:
         return pd.DataFrame([not_estimable(
-            ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
+            ANALYSIS, "hr", c, "over_size_bound", unit="ratio",
             note=f"not run: {n_rows:,} start-stop rows exceed the bound of {MAX_ROWS:,}")])
     x = covariate_design(frame, cfg)
     # integer trial and person codes (``trial_code``, ``cluster``), not the string keys: they

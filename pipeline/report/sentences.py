@@ -164,6 +164,26 @@ def same_victim(results: dict) -> str:
             "against someone new.")
 
 
+def per_protocol(results: dict) -> str:
+    """The Limitations clause on the per-protocol analysis: shown beside the main one, or why
+    it is not (not estimable for this extract, or not run)."""
+    row = next((r for r in results.get("hr_rows", [])
+                if r["analysis"] == "weighted_risk_sets_per_protocol"), None)
+    what = ("a per-protocol analysis, which stops following comparison people when they start "
+            "and re-weights those who do not,")
+    if row is not None and row["hr"] not in ("not estimable", "not estimated", "withheld"):
+        return (f"{what} is shown beside it and rests on the further assumption that who "
+                "starts later is explained by the measured characteristics.")
+    if row is not None and row["hr"] == "withheld":
+        return (f"{what} is withheld for this extract ({row['ci']}); the main comparison does "
+                "not depend on it.")
+    if row is not None and row["hr"] == "not estimable":
+        return (f"{what} could not be estimated for this extract ({row['ci']}), so how much "
+                "later starts among comparison people matter is not shown.")
+    return (f"{what} was not run for this extract, so how much later starts among comparison "
+            "people matter is not shown.")
+
+
 def interaction(results: dict) -> str:
     """Subgroup interaction tests that could be computed, and those that could not."""
     rows = results.get("interaction", [])
@@ -309,6 +329,7 @@ def build_text(doc: dict, cfg: EvaluationConfig, unmatched: dict | None = None) 
         "strength": strength(s),
         "matching": matching(doc["comparability"].get("matching"), unmatched),
         "same_victim": same_victim(r), "interaction": interaction(r),
+        "per_protocol": per_protocol(r),
         "treated_only": treated_only(r), "windows_note": windows_note(r, doc["outcome"]),
         "windows_method": windows_method(r),
         "methods_statistics": methods_statistics(r, cfg)})

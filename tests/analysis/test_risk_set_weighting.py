@@ -146,3 +146,18 @@ def test_per_protocol_censors_switchers():
     assert pp["reason"] == "" and "censored" in pp["note"]
     n_censored = int(pp["note"].split("(")[1].split(" censored")[0])
     assert n_censored > 0.8 * len(switch) * (f.loc[f["treated"] == 0, "time_days"] > 5).mean()
+
+
+def test_per_protocol_over_the_row_bound_is_not_run_and_says_so(monkeypatch):
+    from pipeline.analysis import per_protocol as pp_module
+    from pipeline.analysis.estimability import explain
+
+    units, pairs = _trials(n_trials=40)
+    f = risk_set_weights(units, pairs, CFG).frame.assign(
+        unit_id=lambda d: d["trial"] + "/" + d["person_key"])
+    monkeypatch.setattr(pp_module, "MAX_ROWS", 10)
+    row = pp_module.per_protocol_rows(f, pd.Series(dtype=float), CFG).iloc[0]
+    assert row["reason"] == "over_size_bound"
+    assert row["estimate"] is None or np.isnan(row["estimate"])
+    assert "exceed the bound of 10" in row["note"]
+    assert "too large for this analysis" in explain(row["reason"])

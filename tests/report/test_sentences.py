@@ -178,3 +178,24 @@ def test_target_trial_table_follows_the_configuration(cfg):
     recorded = dataclasses.replace(cfg, proof="recorded", custody_time_at_risk=True)
     text = " ".join(r["emulation"] for r in specification(recorded, "any"))
     assert "recorded by the police" in text and "count as time at risk" in text
+
+
+def _pp_row(hr: str, ci: str) -> dict:
+    return {"analysis": "weighted_risk_sets_per_protocol", "hr": hr, "ci": ci}
+
+
+def test_the_per_protocol_limitation_says_whether_it_is_shown_and_why_not():
+    from pipeline.analysis.estimability import explain
+    from pipeline.report.sentences import per_protocol
+
+    shown = per_protocol({"hr_rows": [_pp_row("0.76", "0.74 to 0.79")]})
+    assert "is shown beside it" in shown and "this extract" not in shown
+    why = explain("over_size_bound")
+    too_big = per_protocol({"hr_rows": [_pp_row("not estimable", why)]})
+    assert "could not be estimated for this extract" in too_big and why in too_big
+    assert "shown beside it" not in too_big
+    absent = per_protocol({"hr_rows": []})
+    assert "was not run for this extract" in absent and "shown beside it" not in absent
+    withheld = per_protocol({"hr_rows": [_pp_row("withheld", "there were fewer than 10 "
+                                                             "reoffences in a group")]})
+    assert "withheld" in withheld and "fewer than 10" in withheld
