@@ -487,7 +487,10 @@ def test_a_full_disk_fails_with_one_line_and_changes_nothing_else(baseline, tmp_
         print("\n".join([f"full disk, DAGSTER_HOME={home or 'on it'}:", *proc.lines]))
         faults = [m for m in proc.messages() if m.startswith("FAILED")]
         assert rc == cli.EXIT_FAILED, proc.err
-        assert "Traceback" not in proc.err and "Exception while" not in proc.err, proc.err
+        # Dagster's own "Exception while writing logger call to event log" is filtered out;
+        # a step's one-line message may itself say "...Exception while checking the file"
+        assert "Traceback" not in proc.err and "Exception while writing" not in proc.err, \
+            proc.err
         assert faults, proc.err
         fix = f"free space on {root}" if baseline.mounted else "(ulimit -f)"
         for line in faults:  # "FAILED <step or run>: <file>: no space left on device; free
