@@ -16,6 +16,8 @@ while they lower the likelihood. ``tests/survival/test_cox_binary.py`` checks it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = ["binary_log_hr", "time_sums"]
@@ -37,32 +39,56 @@ def time_sums(code: np.ndarray, n_times: int, arm: np.ndarray, event: np.ndarray
     return exits, events.reshape(n_times, 2).T, tied
 
 
-def _terms(beta: np.ndarray, at_risk: np.ndarray, events: np.ndarray, tied: np.ndarray
+TERM_BUDGET = 4_000_000  # Efron terms (event rows x weightings) handled at once: bounds memory
+
+
+@dataclass(frozen=True)
+class _Efron:
+    """The Efron terms of a group of weightings, flattened: term j belongs to the (weighting,
+    event time) cell ``cell[j]`` and removes the fraction ``frac[j]`` of that cell's events."""
+
+    cell: np.ndarray
+    frac: np.ndarray
+    term_wt: np.ndarray  # per cell: event weight / number of tied events (0 without events)
+    n_cells: int
+
+    @classmethod
+    def of(cls, events: np.ndarray, tied: np.ndarray) -> _Efron:
+        d = tied.ravel().astype(np.int64)
+        cells = np.flatnonzero(d > 0)
+        counts = d[cells]
+        cell = np.repeat(cells, counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        frac = (np.arange(cell.size) - first) / np.repeat(counts, counts)
+        total = (events[:, 0] + events[:, 1]).ravel()
+        term_wt = np.where(d > 0, total / np.maximum(d, 1), 0.0)
+        return cls(cell, frac, term_wt, d.size)
+
+
+def _terms(beta: np.ndarray, at_risk: np.ndarray, events: np.ndarray, efron: _Efron
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Log partial likelihood, score and information at ``beta`` (B,), Efron's ties.
 
-    ``at_risk`` and ``events``: (B, 2, K) at the K times with an event; ``tied``: (B, K)."""
+    ``at_risk`` and ``events``: (B, 2, K) at the K times with an event; one term per event
+    row and weighting (``efron``), so the cost is the number of event rows, not the largest
+    number of ties times the number of times."""
+    shape = at_risk[:, 0].shape
     eb = np.exp(beta)[:, None]
-    s0 = at_risk[:, 0] + at_risk[:, 1] * eb
-    s1 = at_risk[:, 1] * eb
-    e0 = events[:, 0] + events[:, 1] * eb
-    e1 = events[:, 1] * eb
-    d = np.maximum(tied, 1.0)
-    term_wt = np.where(tied > 0, (events[:, 0] + events[:, 1]) / d, 0.0)
-    log_sum = np.zeros_like(s0)
-    mean_sum = np.zeros_like(s0)
-    info_sum = np.zeros_like(s0)
-    for r in range(int(tied.max()) if tied.size else 0):
-        use = tied > r
-        frac = np.where(use, r / d, 0.0)
-        d0 = np.where(use, s0 - frac * e0, 1.0)
-        m = np.where(use, (s1 - frac * e1) / d0, 0.0)
-        log_sum += np.where(use, np.log(d0), 0.0)
-        mean_sum += m
-        info_sum += m * (1.0 - m)
-    loglik = np.sum(events[:, 1] * beta[:, None] - term_wt * log_sum, axis=1)
-    score = np.sum(events[:, 1] - term_wt * mean_sum, axis=1)
-    return loglik, score, np.sum(term_wt * info_sum, axis=1)
+    s0 = (at_risk[:, 0] + at_risk[:, 1] * eb).ravel()
+    s1 = (at_risk[:, 1] * eb).ravel()
+    e0 = (events[:, 0] + events[:, 1] * eb).ravel()
+    e1 = (events[:, 1] * eb).ravel()
+    c, f = efron.cell, efron.frac
+    d0 = s0[c] - f * e0[c]
+    m = (s1[c] - f * e1[c]) / d0
+
+    def per_weighting(values: np.ndarray) -> np.ndarray:
+        cell_sum = np.bincount(c, weights=values, minlength=efron.n_cells)
+        return np.sum((efron.term_wt * cell_sum).reshape(shape), axis=1)
+
+    loglik = np.sum(events[:, 1] * beta[:, None], axis=1) - per_weighting(np.log(d0))
+    score = np.sum(events[:, 1], axis=1) - per_weighting(m)
+    return loglik, score, per_weighting(m * (1.0 - m))
 
 
 def binary_log_hr(exits: np.ndarray, events: np.ndarray, tied: np.ndarray,
@@ -71,42 +97,53 @@ def binary_log_hr(exits: np.ndarray, events: np.ndarray, tied: np.ndarray,
 
     ``exits``, ``events``: (B, 2, T) from ``time_sums`` over T ascending distinct times;
     ``tied``: (B, T). NaN where not estimable: no event, an empty arm, no convergence or a
-    monotone likelihood (|log HR| >= ``LARGE``)."""
+    monotone likelihood (|log HR| >= ``LARGE``). Weightings are fitted in groups of at most
+    ``TERM_BUDGET`` Efron terms."""
     exits, events = np.asarray(exits, float), np.asarray(events, float)
     tied = np.asarray(tied, float)
+    out = np.full(exits.shape[0], np.nan)
+    per = np.maximum(tied.sum(axis=1), 1.0)
+    group = np.floor(np.cumsum(per) / TERM_BUDGET).astype(np.int64)  # consecutive groups
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        out[idx] = _fit(exits[idx], events[idx], tied[idx], max_iter, tol)
+    return out
+
+
+def _fit(exits: np.ndarray, events: np.ndarray, tied: np.ndarray, max_iter: int, tol: float
+         ) -> np.ndarray:
+    """``binary_log_hr`` for one group of weightings."""
     at_risk = np.cumsum(exits[..., ::-1], axis=-1)[..., ::-1]  # time >= t: reverse cumsum
     keep = np.flatnonzero(tied.sum(axis=0) > 0)  # times with an event in some weighting
     at_risk, events, tied = at_risk[..., keep], events[..., keep], tied[:, keep]
     n = exits.shape[0]
     ok = (tied.sum(axis=1) > 0) & (exits[:, 0].sum(axis=1) > 0) & (exits[:, 1].sum(axis=1) > 0)
+    if not ok.any():
+        return np.full(n, np.nan)
+    efron = _Efron.of(events, tied)
     beta = np.zeros(n)
     done = ~ok
     converged = np.zeros(n, dtype=bool)
-    if not ok.any():
-        return np.full(n, np.nan)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        ll, score, info = _terms(beta, at_risk, events, tied)
+        ll, score, info = _terms(beta, at_risk, events, efron)
         for _ in range(max_iter):
-            act = np.flatnonzero(~done)
-            if not act.size:
+            act = ~done
+            if not act.any():
                 break
-            step = score[act] / info[act]
-            b_old, ll_old = beta[act], ll[act]
-            sub = (at_risk[act], events[act], tied[act])
-            new_ll, new_score, new_info = _terms(b_old + step, *sub)
-            slack = 1e-9 * np.maximum(1.0, np.abs(ll_old))
+            step = np.where(act, score / info, 0.0)
+            new_ll, new_score, new_info = _terms(beta + step, at_risk, events, efron)
+            slack = 1e-9 * np.maximum(1.0, np.abs(ll))
             for _ in range(30):  # halve the steps that lower the likelihood
-                low = ~(new_ll >= ll_old - slack)
+                low = act & ~(new_ll >= ll - slack)
                 if not low.any():
                     break
                 step = np.where(low, step / 2.0, step)
-                idx = np.flatnonzero(low)
-                part = _terms(b_old[idx] + step[idx], *(a[idx] for a in sub))
-                new_ll[idx], new_score[idx], new_info[idx] = part
-            beta[act] = b_old + step
-            ll[act], score[act], info[act] = new_ll, new_score, new_info
-            settled = np.abs(step) < tol * (1.0 + np.abs(beta[act]))
-            bad = ~np.isfinite(beta[act]) | (np.abs(beta[act]) >= LARGE)
-            converged[act[settled & ~bad]] = True
-            done[act[settled | bad]] = True
+                new_ll, new_score, new_info = _terms(beta + step, at_risk, events, efron)
+            beta = np.where(act, beta + step, beta)
+            ll = np.where(act, new_ll, ll)
+            score, info = np.where(act, new_score, score), np.where(act, new_info, info)
+            settled = act & (np.abs(step) < tol * (1.0 + np.abs(beta)))
+            bad = act & (~np.isfinite(beta) | (np.abs(beta) >= LARGE))
+            converged |= settled & ~bad
+            done |= settled | bad
     return np.where(converged & (np.abs(beta) < LARGE), beta, np.nan)

@@ -58,3 +58,16 @@ def test_monotone_likelihood_is_nan():
     frame = _data(5)
     frame["event"] = np.where(frame["treated"] == 1, 0, frame["event"])  # no treated event
     assert np.isnan(binary_log_hr(*_sums(frame, np.ones((1, len(frame))))))[0]
+
+
+def test_weightings_fitted_in_groups_give_the_same_estimates(monkeypatch):
+    from pipeline.survival import cox_binary
+
+    frame = _data(6)
+    weights = np.random.default_rng(7).gamma(2.0, 0.5, (5, len(frame)))
+    sums = _sums(frame, weights)
+    together = binary_log_hr(*sums)
+    monkeypatch.setattr(cox_binary, "TERM_BUDGET", 300)  # about one weighting per group
+    apart = binary_log_hr(*sums)
+    np.testing.assert_allclose(apart, together, rtol=0, atol=1e-12)
+    assert np.all(np.isfinite(together))
