@@ -11,12 +11,38 @@ terms on many rows is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["logit_newton", "logit_newton_codes", "logit_replicates"]
 
 # elements of one (rows x replicates) working array: bounds the memory of a chunk of resamples
 CHUNK_ELEMENTS = 4_000_000
+
+
+def _newton(
+    derivatives: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    beta0: np.ndarray,
+    tol: float,
+    maxiter: int,
+) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Newton-Raphson on a log-likelihood given its (gradient, Hessian) at beta: the loop and
+    stopping rule every logistic fit here shares. Returns (beta, converged, last Hessian)."""
+    beta = beta0.copy()
+    hess = np.zeros((beta.size, beta.size))
+    for _ in range(maxiter):
+        grad, hess = derivatives(beta)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        beta = beta + step
+        if not np.all(np.isfinite(beta)):
+            return beta, False, hess
+        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
+            return beta, True, hess
+    return beta, False, hess
 
 
 def logit_newton(
@@ -32,22 +58,13 @@ def logit_newton(
     ``f`` are frequency weights (how often each row counts). Not converged (False) when the
     steps do not settle within ``maxiter`` or the estimate leaves the finite numbers, as it
     does under separation: the caller reports the model as not estimable."""
-    beta = beta0.copy()
-    for _ in range(maxiter):
-        eta = X @ beta
-        p = 1.0 / (1.0 + np.exp(-eta))
-        grad = X.T @ (f * (y - p))
-        hess = (X * (f * p * (1.0 - p))[:, None]).T @ X
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        beta = beta + step
-        if not np.all(np.isfinite(beta)):
-            return beta, False
-        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
-            return beta, True
-    return beta, False
+
+    def derivatives(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = 1.0 / (1.0 + np.exp(-(X @ beta)))
+        return X.T @ (f * (y - p)), (X * (f * p * (1.0 - p))[:, None]).T @ X
+
+    beta, converged, _ = _newton(derivatives, beta0, tol, maxiter)
+    return beta, converged
 
 
 def replicate_chunk(n_rows: int, n_total: int) -> int:
@@ -152,21 +169,13 @@ def logit_newton_codes(
         eta = beta[:n_codes][code] + (patterns @ beta[n_codes:])[pattern]
         return 1.0 / (1.0 + np.exp(-eta))
 
-    beta = beta0.copy()
-    converged = False
-    for _ in range(maxiter):
+    def derivatives(beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = fitted(beta)
         cr = sums(f * (y - p))
-        grad = np.concatenate([cr.sum(axis=1), patterns.T @ cr.sum(axis=0)])
-        hess = information(p)
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        beta = beta + step
-        if not np.all(np.isfinite(beta)):
-            return beta, False, hess
-        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))):
-            converged = True
-            break
+        return (np.concatenate([cr.sum(axis=1), patterns.T @ cr.sum(axis=0)]),
+                information(p))
+
+    beta, converged, hess = _newton(derivatives, beta0, tol, maxiter)
+    if not np.all(np.isfinite(beta)):
+        return beta, False, hess
     return beta, converged, information(fitted(beta))
