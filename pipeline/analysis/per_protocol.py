@@ -87,8 +87,12 @@ def per_protocol_rows(frame: pd.DataFrame, switch: pd.Series, cfg: EvaluationCon
     except ValueError as exc:
         return pd.DataFrame([not_estimable(ANALYSIS, "hr", c, "model_not_fitted", unit="ratio",
                                            note=f"per protocol not estimable: {exc}")])
-    rows = pp.frame.assign(
-        w=pp.frame["weight"].to_numpy() * data["weight"].to_numpy()[pp.frame["row"].to_numpy()])
+    # only the columns the Cox model reads (the start-stop frame is the largest of the
+    # analysis; a copy of all of it with one more column was the step's peak)
+    pf = pp.frame
+    rows = pd.DataFrame({c: pf[c].to_numpy() for c in ("start", "stop", "event", "treated",
+                                                        "cluster")})
+    rows["w"] = pf["weight"].to_numpy() * data["weight"].to_numpy()[pf["row"].to_numpy()]
     note = (f"per protocol: comparison people censored when they start treatment "
             f"({pp.n_censored_by_switch} censored), IPCW from a pooled logistic model over "
             f"{CUT_DAYS}-day intervals ({pp.n_truncated} weights truncated); SEs clustered by "

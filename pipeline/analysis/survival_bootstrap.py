@@ -31,12 +31,12 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.comparison import ipw_weights
-from pipeline.comparison.bootstrap import km_from_codes, km_from_sums
+from pipeline.comparison.bootstrap import km_from_sums
 from pipeline.comparison.logistic import logit_replicates, replicate_chunk
 from pipeline.comparison.propensity import PropensityModel
 from pipeline.comparison.weighting import Estimand
 from pipeline.config import Trim
-from pipeline.survival.cox_binary import binary_log_hr, time_sums
+from pipeline.survival.cox_binary import arm_sums, binary_log_hr, tied_events
 
 ARMS = ("treated", "comparison")
 
@@ -100,12 +100,18 @@ def arm_curves(time: np.ndarray, event: np.ndarray, treated: np.ndarray, weights
                ) -> np.ndarray:
     """Weighted KM survival of both arms at ``grid``: shape (2, len(grid)). ``codes``:
     ``np.unique(time, return_inverse=True)``, computed once when called per resample."""
-    t = treated.astype(bool)
     uniq, code = np.unique(time, return_inverse=True) if codes is None else codes
-    ev = np.asarray(event).astype(bool)
+    exits, events = arm_sums(code, uniq.size, np.asarray(treated).astype(bool),
+                             np.asarray(event), weights)
+    return curves_from_sums(uniq, exits, events, grid)
+
+
+def curves_from_sums(uniq: np.ndarray, exits: np.ndarray, events: np.ndarray,
+                     grid: np.ndarray) -> np.ndarray:
+    """``arm_curves`` from ``cox_binary.arm_sums`` (row 1: treated, row 0: comparison)."""
     grid = np.asarray(grid, dtype=float)
-    return np.stack([km_from_codes(uniq, code, ev, weights * t, grid),
-                     km_from_codes(uniq, code, ev, weights * ~t, grid)])
+    return np.stack([km_from_sums(uniq, events[1], exits[1], grid),
+                     km_from_sums(uniq, events[0], exits[0], grid)])
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -173,13 +179,12 @@ def refit_ipw(frame: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray],
         return w * f
 
     uniq, code = np.unique(time, return_inverse=True)
-    grid_f = np.asarray(grid, dtype=float)
 
     def curves_and_sums(w: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-        sums = time_sums(code, uniq.size, t, event, w)
-        exits, events, _ = sums
-        return np.stack([km_from_sums(uniq, events[1], exits[1], grid_f),
-                         km_from_sums(uniq, events[0], exits[0], grid_f)]), sums
+        """The resample's curves and the per-time sums its Cox log HR is fitted from."""
+        exits, events = arm_sums(code, uniq.size, t, event, w)
+        tied = tied_events(code, uniq.size, event, w) if log_hr else None
+        return curves_from_sums(uniq, exits, events, grid), (exits, events, tied)
 
     point_w = weights(expit(X @ beta0), np.ones(len(frame)))
     if point_w is None:

@@ -20,23 +20,35 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["binary_log_hr", "time_sums"]
+__all__ = ["arm_sums", "binary_log_hr", "tied_events", "time_sums"]
 
 LARGE = 20.0  # |log HR| at or above this is a monotone likelihood, not an estimate
 
 
-def time_sums(code: np.ndarray, n_times: int, arm: np.ndarray, event: np.ndarray,
-              weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def arm_sums(code: np.ndarray, n_times: int, arm: np.ndarray, event: np.ndarray,
+             weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per distinct time (``code``: index of the row's time among ``n_times`` ascending
     distinct times) and arm (row 0: arm 0, row 1: arm 1): weighted sums of the rows ending
-    there (``exits``, shape (2, n_times)) and of their events (``events``), and the number of
-    event rows with positive weight (``tied``, shape (n_times,))."""
+    there (``exits``, shape (2, n_times)) and of their events (``events``) -- all that a
+    weighted Kaplan-Meier curve per arm needs."""
     cell = code.astype(np.int64) * 2 + arm.astype(np.int64)
-    ev = event.astype(float)
     exits = np.bincount(cell, weights=weight, minlength=2 * n_times).reshape(n_times, 2).T
-    events = np.bincount(cell, weights=weight * ev, minlength=2 * n_times)
-    tied = np.bincount(code, weights=(weight > 0) * ev, minlength=n_times)
-    return exits, events.reshape(n_times, 2).T, tied
+    events = np.bincount(cell, weights=weight * event.astype(float), minlength=2 * n_times)
+    return exits, events.reshape(n_times, 2).T
+
+
+def tied_events(code: np.ndarray, n_times: int, event: np.ndarray, weight: np.ndarray
+                ) -> np.ndarray:
+    """Number of event rows with positive weight at each distinct time (Efron's ties)."""
+    return np.bincount(code, weights=(weight > 0) * event.astype(float), minlength=n_times)
+
+
+def time_sums(code: np.ndarray, n_times: int, arm: np.ndarray, event: np.ndarray,
+              weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``arm_sums`` and ``tied_events``: everything ``binary_log_hr`` needs of one
+    weighting."""
+    return (*arm_sums(code, n_times, arm, event, weight),
+            tied_events(code, n_times, event, weight))
 
 
 TERM_BUDGET = 4_000_000  # Efron terms (event rows x weightings) handled at once: bounds memory
