@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 from pipeline.contracts.expectations import attestation_sql, build_suite, ephemeral_context
 from pipeline.contracts.schema import TableContract, load_policy
@@ -27,6 +28,7 @@ RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0,
                  "exclude_unexpected_values": True, "include_unexpected_rows": False,
                  "return_unexpected_index_query": False}
 SAMPLE_SEED = 20261128
+NS_FIRST, NS_LAST = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
 
 
 @dataclass(frozen=True)
@@ -57,30 +59,55 @@ class Attestation:
         return [r for r in self.results if not r.success]
 
 
-def run_suite(frame, contract: TableContract, extraction_date: dt.date) -> list[dict]:
-    """Validate a pandas frame against the table's suite; the raw GE result as dicts."""
-    gx, ctx = ephemeral_context()
+def vectorisable(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same values in the dtypes Great Expectations compares column-wise.
+
+    GE's pandas range check is vectorised only for int64/float64 and nanosecond datetimes;
+    DuckDB hands over int32 and microsecond dates, which GE checks one Python call per value
+    (0.15 s per date column per 20,000 rows). A date column outside the nanosecond range
+    (years 1678-2261) keeps its dtype: slower, never changed.
+    """
+    out = frame.copy(deep=False)
+    for name, dtype in frame.dtypes.items():
+        if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions
+                                                                   .ExtensionDtype):
+            out[name] = frame[name].astype("int64")
+        elif pd.api.types.is_datetime64_dtype(dtype) and dtype != "datetime64[ns]":
+            column = frame[name]
+            lowest, highest = column.min(), column.max()
+            if pd.isna(lowest) or (NS_FIRST <= lowest and highest <= NS_LAST):
+                out[name] = column.astype("datetime64[ns]")
+    return out
+
+
+def run_suite(frame: pd.DataFrame, contract: TableContract, extraction_date: dt.date) -> list:
+    """Validate a pandas frame against the table's suite; GE's result for each expectation.
+
+    The batch validates the suite directly: a ``ValidationDefinition`` would also serialise
+    the suite and store every result in the context (a quarter of the time for 50
+    expectations), for nothing that is read.
+    """
+    frame = vectorisable(frame)
+    _, ctx = ephemeral_context()  # a new context each call: nothing is left from a previous one
     batch = (ctx.data_sources.add_pandas(f"staging_{contract.table}")
              .add_dataframe_asset(contract.table)
-             .add_batch_definition_whole_dataframe("whole"))
-    suite = ctx.suites.add(build_suite(contract, extraction_date))
-    definition = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=f"attest_{contract.table}", data=batch, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
-    return result.to_json_dict()["results"]
+             .add_batch_definition_whole_dataframe("whole")
+             .get_batch(batch_parameters={"dataframe": frame}))
+    result = batch.validate(build_suite(contract, extraction_date), result_format=RESULT_FORMAT)
+    return list(result.results)
 
 
-def counts_only(raw_results: list[dict]) -> tuple[ExpectationResult, ...]:
+def counts_only(results: list) -> tuple[ExpectationResult, ...]:
     """Keep type, columns, rule, success and counts of each result (drop everything else)."""
     out = []
-    for r in raw_results:
-        cfg = r["expectation_config"]
-        kwargs = cfg.get("kwargs", {})
+    for r in results:
+        cfg = r.expectation_config
+        kwargs = cfg.kwargs
         cols = ",".join(str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs)
-        res = r.get("result") or {}
+        res = r.result or {}
         out.append(ExpectationResult(
-            expectation=cfg["type"], columns=cols, rule=(cfg.get("meta") or {}).get("rule", ""),
-            success=bool(r["success"]), element_count=res.get("element_count"),
+            expectation=cfg.type, columns=cols, rule=(cfg.meta or {}).get("rule", ""),
+            success=bool(r.success), element_count=res.get("element_count"),
             unexpected_count=res.get("unexpected_count")))
     return tuple(out)
 

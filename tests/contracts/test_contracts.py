@@ -150,6 +150,24 @@ def test_suite_is_built_from_the_yaml():
     assert list(allowed.value_set) == list(contract.column("outcome").allowed)
 
 
+def test_a_suite_that_drops_an_expectation_is_refused(monkeypatch):
+    """GE's suite constructor logs and skips an expectation it cannot take; build_suite must
+    refuse rather than attest with fewer expectations than the contract generates."""
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.exceptions import InvalidExpectationConfigurationError
+
+    real = ExpectationSuite._process_expectation
+
+    def drop_ranges(self, expectation):
+        if type(expectation).__name__ == "ExpectColumnValuesToBeBetween":
+            raise InvalidExpectationConfigurationError("refused")
+        return real(self, expectation)
+
+    monkeypatch.setattr(ExpectationSuite, "_process_expectation", drop_ranges)
+    with pytest.raises(RuntimeError, match="police_offences suite kept .* of .* expectations"):
+        build_suite(load_contract("police_offences"), XDATE)
+
+
 def test_modules_import_without_great_expectations():
     code = ("import sys; import pipeline.ingest.load, pipeline.ingest.quality_report, "
             "pipeline.contracts.expectations, pipeline.ingest.attestation, assets.ingest; "

@@ -11,10 +11,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.contracts.schema import EXTRACT_TABLES, load_contract
-from pipeline.ingest.attestation import RESULT_FORMAT, attest_staged
+from pipeline.ingest.attestation import RESULT_FORMAT, attest_staged, vectorisable
 from pipeline.ingest.quality import data_quality_summary
 from pipeline.ingest.quality_report import csv_safe, write_quality_report
 from pipeline.synth.faults import apply_faults
@@ -147,12 +149,40 @@ def test_attestation_passes_on_staged_rows_and_catches_what_slipped_through(
     assert failed["police_offences.victim_relationship.allowed"] == 2
     sessions = attest_staged(con, eid, load_contract("clinic_sessions"))
     assert {r.rule for r in sessions.failed} == {"clinic_sessions.session_date.within_parent"}
+    # ranges are caught on both of GE's paths: vectorised (int, nanosecond dates) and
+    # per value (a date past the nanosecond range keeps its dtype)
+    con.execute("UPDATE staging.police_persons SET birth_year = 1800 "
+                "WHERE _line = (SELECT min(_line) FROM staging.police_persons)")
+    persons = attest_staged(con, eid, load_contract("police_persons"))
+    assert {r.rule: r.unexpected_count for r in persons.failed} == {
+        "police_persons.birth_year.plausible": 1}
+    con.execute("UPDATE staging.police_offences SET recorded_date = DATE '3000-01-01' "
+                "WHERE _line = (SELECT max(_line) FROM staging.police_offences)")
+    failed = {r.rule: r.unexpected_count
+              for r in attest_staged(con, eid, load_contract("police_offences")).failed}
+    assert failed["police_offences.recorded_date.not_after_extraction"] == 1
     # results and metadata carry counts only
     text = json.dumps([dataclasses.asdict(r) for r in att.results])
     stored = str(con.execute("SELECT * FROM meta.attestations").fetchall())
     assert "SENTINEL" not in text and "SENTINEL" not in stored
     assert RESULT_FORMAT["exclude_unexpected_values"] and \
         RESULT_FORMAT["partial_unexpected_count"] == 0
+
+
+def test_frames_reach_ge_in_vectorisable_dtypes_with_the_same_values():
+    frame = pd.DataFrame({
+        "year": np.array([1980, 1990], dtype="int32"),
+        "day": pd.to_datetime(["2026-01-02", None]).astype("datetime64[us]"),
+        "far": np.array(["2026-01-02", "3000-01-01"], dtype="datetime64[us]"),
+        "empty": pd.Series([None, None], dtype="datetime64[us]"),
+        "text": ["a", None]})
+    out = vectorisable(frame)
+    assert out["year"].dtype == "int64" and out["day"].dtype == "datetime64[ns]"
+    assert out["empty"].dtype == "datetime64[ns]"
+    assert out["far"].dtype == "datetime64[us]"  # outside the nanosecond range: unchanged
+    for name in frame:
+        assert frame[name].astype(object).equals(out[name].astype(object)), name
+    assert frame["year"].dtype == "int32"  # the caller's frame is not changed
 
 
 def test_attestation_samples_large_tables(clean_extract, tmp_path):
