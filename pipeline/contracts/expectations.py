@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ class ExpectationSpec:
     kwargs: dict
     rule: str
     row_condition: tuple[str, str, tuple[str, ...]] | None = None  # (column, in|not_in, values)
+    implies: tuple[str, ...] = ()  # further rules this expectation attests (``_text_specs``)
 
     @property
     def columns(self) -> str:
@@ -115,26 +117,23 @@ def expectation_specs(contract: TableContract, extraction_date: dt.date,
             out.append(ExpectationSpec("ExpectColumnValuesToNotBeNull", c, f"{rid}.required"))
         if col.unique:
             out.append(ExpectationSpec("ExpectColumnValuesToBeUnique", c, f"{rid}.unique"))
-        if col.allowed:
+        sets = ([("allowed", list(col.allowed))] if col.allowed else []) + (
+            [("lookup", [x.code for x in load_offence_codes()])]
+            if col.lookup == "offence_codes.code" else [])
+        text = (_text_specs(t, col.name, col.max_length or policy.max_text_length)
+                if col.type == "VARCHAR" else [])
+        for kind, value_set in sets:
+            # a value in the set meets every text rule the set's own values meet: those
+            # expectations would only repeat it (a quarter of all expectations, each ~25 ms)
+            implied = tuple(x.rule for x in text if _all_meet(x, value_set))
             out.append(ExpectationSpec("ExpectColumnValuesToBeInSet",
-                                       {**c, "value_set": list(col.allowed)}, f"{rid}.allowed"))
+                                       {**c, "value_set": value_set}, f"{rid}.{kind}",
+                                       implies=implied))
+            text = [x for x in text if x.rule not in implied]
         if col.pattern:
             out.append(ExpectationSpec("ExpectColumnValuesToMatchRegex",
                                        {**c, "regex": col.pattern}, f"{rid}.format"))
-        if col.lookup == "offence_codes.code":
-            out.append(ExpectationSpec("ExpectColumnValuesToBeInSet",
-                                       {**c, "value_set": [x.code for x in load_offence_codes()]},
-                                       f"{rid}.lookup"))
-        if col.type == "VARCHAR":
-            max_len = col.max_length or policy.max_text_length
-            out.append(ExpectationSpec("ExpectColumnValueLengthsToBeBetween",
-                                       {**c, "min_value": 1, "max_value": max_len},
-                                       f"{rid}.length"))
-            starts = "".join("\\" + s if s in "+-" else s for s in FORMULA_STARTS)
-            out.append(ExpectationSpec("ExpectColumnValuesToNotMatchRegex",
-                                       {**c, "regex": f"^[{starts}\\t\\r]"}, f"{rid}.formula"))
-            out.append(ExpectationSpec("ExpectColumnValuesToNotMatchRegex",
-                                       {**c, "regex": '"'}, f"{rid}.quote"))
+        out += text
         if col.min is not None or col.max is not None:
             out.append(ExpectationSpec("ExpectColumnValuesToBeBetween",
                                        {**c, "min_value": col.min, "max_value": col.max},
@@ -176,6 +175,26 @@ def expectation_specs(contract: TableContract, extraction_date: dt.date,
         else:
             out.append(_later(helper, pd_rule.column, pd_rule.rule_id))
     return out
+
+
+def _text_specs(table: str, column: str, max_len: int) -> list[ExpectationSpec]:
+    """Length, formula and quote expectations of a text column."""
+    c, rid = {"column": column}, f"{table}.{column}"
+    starts = "".join("\\" + s if s in "+-" else s for s in FORMULA_STARTS)
+    return [ExpectationSpec("ExpectColumnValueLengthsToBeBetween",
+                            {**c, "min_value": 1, "max_value": max_len}, f"{rid}.length"),
+            ExpectationSpec("ExpectColumnValuesToNotMatchRegex",
+                            {**c, "regex": f"^[{starts}\\t\\r]"}, f"{rid}.formula"),
+            ExpectationSpec("ExpectColumnValuesToNotMatchRegex", {**c, "regex": '"'},
+                            f"{rid}.quote")]
+
+
+def _all_meet(spec: ExpectationSpec, values: list[str]) -> bool:
+    """Every value passes the text expectation (checked as GE's pandas engine checks it)."""
+    kw = spec.kwargs
+    if spec.type == "ExpectColumnValueLengthsToBeBetween":
+        return all(kw["min_value"] <= len(v) <= kw["max_value"] for v in values)
+    return not any(re.search(kw["regex"], v) for v in values)
 
 
 def _later(later: str, earlier: str, rule: str) -> ExpectationSpec:
@@ -241,7 +260,8 @@ def build_suite(contract: TableContract, extraction_date: dt.date, name: str | N
             column, op, values = spec.row_condition
             kwargs["row_condition"] = (Column(column).is_in(values) if op == "in"
                                        else Column(column).is_not_in(values))
-        expectations.append(getattr(gxe, spec.type)(**kwargs, meta={"rule": spec.rule}))
+        meta = {"rule": spec.rule, **({"implies": list(spec.implies)} if spec.implies else {})}
+        expectations.append(getattr(gxe, spec.type)(**kwargs, meta=meta))
     # the constructor takes the list as it is; add_expectation compares each new expectation
     # with every earlier one (quadratic: half a second for a 53-expectation suite)
     suite = gx.ExpectationSuite(name=name or f"{contract.table}_contract",

@@ -3,6 +3,7 @@ provider specification all come from ``data_contracts/*.yaml`` and stay in step.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 import subprocess
@@ -130,12 +131,28 @@ def test_expectation_suite_covers_the_rules():
     for table in EXTRACT_TABLES:
         contract = load_contract(table)
         specs = expectation_specs(contract, XDATE)
-        attested = {s.rule for s in specs}
+        attested = {s.rule for s in specs} | {rule for s in specs for rule in s.implies}
         rules = {r.rule_id for r in check_plan(contract).rules
                  if not r.rule_id.endswith(NOT_IN_SUITE)
                  and not (r.rule_id.endswith(".quote") and contract.column(r.column).type
                           != "VARCHAR")}
         assert rules <= attested, rules - attested
+
+
+def test_a_set_check_stands_for_the_text_checks_only_where_every_listed_value_passes_them():
+    contract = load_contract("police_persons")
+    specs = {s.rule: s for s in expectation_specs(contract, XDATE)}
+    assert specs["police_persons.sex.allowed"].implies == (
+        "police_persons.sex.length", "police_persons.sex.formula", "police_persons.sex.quote")
+    assert "police_persons.sex.quote" not in specs
+    assert "police_persons.person_key.quote" in specs  # a pattern column keeps its own
+    # a listed value that starts like a formula or is over the length: those checks stay
+    odd = dataclasses.replace(contract.column("sex"), allowed=("=M", "F"), max_length=1)
+    altered = dataclasses.replace(contract, columns=tuple(
+        odd if c.name == "sex" else c for c in contract.columns))
+    specs = {s.rule: s for s in expectation_specs(altered, XDATE)}
+    assert specs["police_persons.sex.allowed"].implies == ("police_persons.sex.quote",)
+    assert {"police_persons.sex.length", "police_persons.sex.formula"} <= set(specs)
 
 
 def test_suite_is_built_from_the_yaml():
