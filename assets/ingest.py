@@ -41,6 +41,9 @@ def make_raw_asset(table: str) -> dg.AssetsDefinition:
               f"{contract.description}", kinds={"duckdb"})
     def _raw(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
              paths: ProjectPaths) -> dg.MaterializeResult:
+        from pipeline.ingest import attestation_worker
+
+        attestation_worker.prestart()  # GE imports beside the run (a no-op from the CLI)
         extract_id = context.partition_key
         study_start = load_config(Path(paths.config_file)).first_index_date  # not data
         with timed() as t, value_free_failures(contract.file):

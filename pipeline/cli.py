@@ -462,6 +462,9 @@ def run_extract(extract_id: str, settings: Settings, instance=None,
         print("refused: " + (fault_line(exc, lock.path) or f"{lock.path}: {exc.strerror}")
               + "; nothing was written", file=sys.stderr)
         return RunOutcome(False, EXIT_REFUSED)
+    from pipeline.ingest import attestation_worker
+
+    attestation_worker.prestart()  # Great Expectations imports there while the run starts
     try:
         return _run_locked(extract_id, settings, instance, progress, run_id)
     except Exception as exc:
@@ -472,6 +475,7 @@ def run_extract(extract_id: str, settings: Settings, instance=None,
         print(f"FAILED run {run_id}: {line}", file=sys.stderr)
         return RunOutcome(False, EXIT_FAILED, run_id)
     finally:
+        attestation_worker.stop()
         lock.release()
 
 

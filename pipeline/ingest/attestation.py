@@ -4,7 +4,8 @@ After quarantine, every staged row must meet every expectation: this is an indep
 (a different engine and different code from the SQL rules) that quarantine let nothing through.
 Results keep counts only: the suite runs with a result format that copies no values
 (``BASIC`` with ``exclude_unexpected_values`` and no partial lists), and only the expectation
-type, columns, rule, success and counts are kept. Great Expectations is imported lazily here.
+type, columns, rule, success and counts are kept. Great Expectations is imported lazily here,
+or, once a run has started its child process (``attestation_worker.prestart``), only there.
 
 Above ``attestation.max_rows`` staged rows (``validation.yaml``) a repeatable random sample is
 attested; the SQL rules always check every row.
@@ -20,6 +21,7 @@ import pandas as pd
 
 from pipeline.contracts.expectations import attestation_sql, build_suite, ephemeral_context
 from pipeline.contracts.schema import TableContract, load_policy
+from pipeline.ingest import attestation_worker
 from pipeline.ingest.errors import ExtractError
 from pipeline.ingest.warehouse import delete_table_rows, ensure_schemas
 
@@ -131,7 +133,9 @@ def attest_staged(con: duckdb.DuckDBPyConnection, extract_id: str, contract: Tab
                f"REPEATABLE ({SAMPLE_SEED})")
     params = {"eid": extract_id, "xdate": xdate}
     frame = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
-    results = counts_only(run_suite(frame, contract, xdate))
+    results = attestation_worker.validate(frame, contract, xdate)  # GE already imported there
+    if results is None:
+        results = counts_only(run_suite(frame, contract, xdate))
     attestation = Attestation(contract.table, int(staged), len(frame), results)
     _record(con, extract_id, attestation)
     return attestation
