@@ -74,3 +74,22 @@ def test_stop_ends_the_child():
     worker = attestation_worker._worker
     attestation_worker.stop()
     assert worker.poll() is not None and not attestation_worker.running()
+
+
+def test_runs_start_the_child_only_when_they_attest():
+    import dagster as dg
+
+    from assets.ingest import EXPECTATIONS_CHECK, attests
+
+    staged = dg.AssetKey("staged_police_persons")
+    raw = dg.AssetKey("raw_police_persons")
+
+    def run(assets=None, checks=None):
+        return dg.DagsterRun(job_name="j", asset_selection=assets, asset_check_selection=checks)
+
+    assert attests(run())  # the whole job
+    assert attests(run({raw, staged}))
+    assert not attests(run({raw}))
+    assert attests(run({raw, staged}, {dg.AssetCheckKey(staged, EXPECTATIONS_CHECK)}))
+    assert not attests(run({raw, staged}, {dg.AssetCheckKey(staged, "rows_reconcile")}))
+    assert not attests(run({raw, staged}, set()))
