@@ -190,4 +190,29 @@ def test_attestation_samples_large_tables(clean_extract, tmp_path):
     con = duckdb.connect()
     assert run_all(con, folder).error is None
     att = attest_staged(con, clean_extract.name, load_contract("police_offences"), max_rows=500)
-    assert att.rows_checked == 500 < att.rows_staged and att.success
+    assert att.success and att.rows_staged > 1000
+    # about 500 rows (each row in or out by a seeded hash of its key), the same rows each time
+    share = 500 / att.rows_staged
+    spread = 4 * (att.rows_staged * share * (1 - share)) ** 0.5
+    assert abs(att.rows_checked - 500) < spread
+    again = attest_staged(con, clean_extract.name, load_contract("police_offences"), max_rows=500)
+    assert again == att
+    # a planted row is caught when, and only when, the sample holds it
+    from pipeline.contracts.expectations import attestation_sql
+    from pipeline.ingest.attestation import SAMPLE_SEED
+
+    sql = attestation_sql(load_contract("police_offences"), sample=share, seed=SAMPLE_SEED).sql
+    eid = clean_extract.name
+    assert "$xdate" not in sql  # offences have no parent period
+    sampled = set(con.execute(sql, {"eid": eid}).df()["offence_key"])
+    assert len(sampled) == att.rows_checked
+    inside = sorted(sampled)[0]
+    outside = con.execute("SELECT min(offence_key) FROM staging.police_offences WHERE "
+                          "NOT list_contains(?, offence_key)", [sorted(sampled)]).fetchone()[0]
+    for key, caught in ((inside, True), (outside, False)):
+        con.execute("UPDATE staging.police_offences SET outcome = 'SENTINEL' "
+                    "WHERE offence_key = ?", [key])
+        att = attest_staged(con, eid, load_contract("police_offences"), max_rows=500)
+        assert (not att.success) is caught, key
+        con.execute("UPDATE staging.police_offences SET outcome = 'convicted' "
+                    "WHERE offence_key = ?", [key])
