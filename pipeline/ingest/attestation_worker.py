@@ -9,8 +9,9 @@ back the counts-only results (``attestation.ExpectationResult``).
 
 The child never opens the warehouse (DuckDB allows one process per file) and inherits no file
 descriptor but the two pipe ends, so it holds no lock; it sees only the frames it is sent,
-writes nothing, and ends when the run ends (``stop``, at exit) or when the run's process
-dies (its end of the pipe closes).
+writes nothing, and ends once it has attested every extract table (about 0.5 GB freed for the
+analysis), when the run ends (``stop``, at exit) or when the run's process dies (its end of the
+pipe closes).
 Its stderr is discarded, so nothing it prints reaches a log; a failure there is reported back
 as the exception's type only.
 
@@ -29,6 +30,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+from pipeline.contracts.schema import EXTRACT_TABLES
 from pipeline.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:  # the parent imports this module first thing in a run: keep it light
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # the parent imports this module first thing in a run: keep i
     from pipeline.contracts.schema import TableContract
 
 _worker: subprocess.Popen | None = None
+_attested: set[str] = set()  # tables the running child has attested
 
 
 def prestart() -> None:
@@ -44,6 +47,7 @@ def prestart() -> None:
     global _worker
     if _worker is not None and _worker.poll() is None:
         return
+    _attested.clear()
     _worker = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                cwd=PROJECT_ROOT)
@@ -68,6 +72,9 @@ def validate(frame: pd.DataFrame, contract: TableContract,
     if status != "ok":  # the caller's own attempt raises the real error where it can be seen
         stop()
         return None
+    _attested.add(contract.table)
+    if _attested >= set(EXTRACT_TABLES):  # a run attests each table once: free its memory
+        stop()
     return payload
 
 

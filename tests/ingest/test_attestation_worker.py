@@ -37,8 +37,13 @@ def test_the_child_gives_the_results_of_the_run_process(staged):
     here = {t: attest_staged(con, eid, load_contract(t)) for t in EXTRACT_TABLES}
     attestation_worker.prestart()
     child = attestation_worker._worker
-    there = {t: attest_staged(con, eid, load_contract(t)) for t in EXTRACT_TABLES}
+    there = {t: attest_staged(con, eid, load_contract(t)) for t in EXTRACT_TABLES[:-1]}
     assert attestation_worker._worker is child and attestation_worker.running()  # it was used
+    assert attestation_worker._attested == set(EXTRACT_TABLES[:-1])
+    last = EXTRACT_TABLES[-1]
+    there[last] = attest_staged(con, eid, load_contract(last))
+    # every table attested: the child has ended, freeing its memory for the analysis
+    assert child.poll() is not None and not attestation_worker.running()
     assert here == there
     assert {r.rule for r in there["clinic_sessions"].failed} == {
         "clinic_sessions.session_date.within_parent"}
