@@ -41,7 +41,7 @@ install: $(STAMP)  ## create the virtual environment with pinned versions
 demo: install  ## generate the synthetic extract, materialise every asset, print the PDF path
 	$(BIN)/python -m pipeline demo --months 3 || test $$? -eq 3  # 3: a warning check (named)
 
-test: install  ## the test suite without the slow tests (4.5-5 minutes on 2 cores; target 3: docs/scaling.md)
+test: install  ## the test suite without the slow tests (4-5.5 minutes on 2 cores; target 3: docs/scaling.md)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 test-slow: install  ## the slow tests: extra whole-pipeline runs, faults, simulations

@@ -67,7 +67,7 @@ def attests(run: dg.DagsterRun) -> bool:
     """The run includes a Great Expectations check (it is worth starting GE's process)."""
     if run.asset_check_selection is not None:
         return any(c.name == EXPECTATIONS_CHECK for c in run.asset_check_selection)
-    return run.asset_selection is None or any(
+    return not run.asset_selection or any(  # None or empty: the whole job (a job's own run)
         k.path[-1].startswith("staged_") for k in run.asset_selection)
 
 

@@ -93,6 +93,7 @@ def test_runs_start_the_child_only_when_they_attest():
         return dg.DagsterRun(job_name="j", asset_selection=assets, asset_check_selection=checks)
 
     assert attests(run())  # the whole job
+    assert attests(run(set()))  # a job's own run (execute_in_process, the UI's job launch)
     assert attests(run({raw, staged}))
     assert not attests(run({raw}))
     assert attests(run({raw, staged}, {dg.AssetCheckKey(staged, EXPECTATIONS_CHECK)}))
