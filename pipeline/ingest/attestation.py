@@ -20,7 +20,12 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from pipeline.contracts.expectations import attestation_sql, build_suite, ephemeral_context
+from pipeline.contracts.expectations import (
+    FAR_FUTURE,
+    attestation_sql,
+    build_suite,
+    ephemeral_context,
+)
 from pipeline.contracts.schema import TableContract, load_policy
 from pipeline.ingest import attestation_worker
 from pipeline.ingest.errors import ExtractError
@@ -31,7 +36,9 @@ RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0,
                  "exclude_unexpected_values": True, "include_unexpected_rows": False,
                  "return_unexpected_index_query": False}
 SAMPLE_SEED = 20261128
-NS_FIRST, NS_LAST = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+# the days a pandas nanosecond timestamp holds (whole years); FAR_FUTURE, the end of an
+# open code window, is the last of them so that its helper column converts too
+NS_FIRST, NS_LAST = pd.Timestamp("1678-01-01"), pd.Timestamp(FAR_FUTURE)
 
 
 @dataclass(frozen=True)
